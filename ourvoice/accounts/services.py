@@ -1,0 +1,482 @@
+"""Write operations on users, accounts and their relations (follow, block, mute)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from ourvoice.accounts.models import Account, Block, Follow, Mute, User
+from ourvoice.core import urls
+from ourvoice.core.errors import Conflict, Invalid, NotAllowed
+from ourvoice.core.html import render_plain_text, sanitize_html
+from ourvoice.core.keys import rsa_keypair_generate
+from ourvoice.core.outbox import outbox_record
+
+logger = logging.getLogger(__name__)
+
+USERNAME_RE = re.compile(r"^[a-zA-Z0-9_]{1,30}$")
+#: Names local people may not take: system actors and confusing paths.
+RESERVED_USERNAMES = frozenset(
+    {
+        "moderation",
+        "admin",
+        "administrator",
+        "root",
+        "instance",
+        "actor",
+        "support",
+        "ourvoice",
+        "webmaster",
+        "postmaster",
+        "abuse",
+        "security",
+        "system",
+        "staff",
+        "mod",
+        "moderator",
+    }
+)
+MAX_DISPLAY_NAME = 30
+MAX_NOTE = 500
+MAX_FIELDS = 4
+
+
+def _local_actor_fields(username: str) -> dict[str, Any]:
+    actor = urls.actor_uri(username)
+    private_pem, public_pem = rsa_keypair_generate()
+    return {
+        "uri": actor,
+        "url": urls.profile_url(username),
+        "inbox_uri": f"{actor}/inbox",
+        "shared_inbox_uri": urls.shared_inbox_uri(),
+        "outbox_uri": f"{actor}/outbox",
+        "followers_uri": f"{actor}/followers",
+        "following_uri": f"{actor}/following",
+        "featured_uri": f"{actor}/collections/featured",
+        "key_id": f"{actor}#main-key",
+        "public_key_pem": public_pem,
+        "private_key_pem": private_pem,
+    }
+
+
+def _validate_username(username: str, *, allow_reserved: bool = False) -> None:
+    if not USERNAME_RE.match(username or ""):
+        raise Invalid("Username must be 1 to 30 letters, digits or underscores.", field="username")
+    if username.lower() in RESERVED_USERNAMES and not (
+        allow_reserved and username.lower() != "moderation"
+    ):
+        raise Invalid("This username is reserved.", field="username")
+    if Account.objects.local().filter(username__iexact=username).exists():
+        raise Invalid("This username is already taken.", field="username")
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    is_admin: bool = False,
+    approved: bool = True,
+    reason: str = "",
+    locale: str = "",
+    display_name: str = "",
+    allow_reserved: bool = False,
+) -> User:
+    """Create a local login and its account (with a fresh RSA-2048 key pair).
+
+    Records `account.created`; when `approved` is False the user waits for an admin
+    (`user_approve` / `user_reject`) and cannot log in meanwhile.
+    """
+    username = (username or "").strip()
+    email = (email or "").strip().lower()
+    _validate_username(username, allow_reserved=allow_reserved)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise Invalid("Email address is not valid.", field="email") from exc
+    if User.objects.filter(email__iexact=email).exists():
+        raise Invalid("This email address is already in use.", field="email")
+    try:
+        validate_password(password or "")
+    except ValidationError as exc:
+        raise Invalid(" ".join(exc.messages), field="password") from exc
+    if len(display_name) > MAX_DISPLAY_NAME:
+        raise Invalid(
+            f"Display name is longer than {MAX_DISPLAY_NAME} characters.", field="display_name"
+        )
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                username=username,
+                email=email,
+                password=password,
+                is_staff=is_admin,
+                is_superuser=is_admin,
+                approval=User.Approval.APPROVED if approved else User.Approval.PENDING,
+                is_active=approved,
+                signup_reason=reason[:1000],
+                locale=locale[:16],
+            )
+            account = Account.objects.create(
+                user=user,
+                username=username,
+                display_name=display_name,
+                **_local_actor_fields(username),
+            )
+    except IntegrityError as exc:
+        raise Invalid("This username or email address is already taken.") from exc
+    outbox_record(kind="account.created", payload={"account_id": account.id})
+    logger.info(
+        "user created username=%s account_id=%s approved=%s", username, account.id, approved
+    )
+    return user
+
+
+@transaction.atomic
+def user_approve(*, user: User) -> User:
+    """Let a pending user log in."""
+    User.objects.filter(pk=user.pk).update(approval=User.Approval.APPROVED, is_active=True)
+    user.refresh_from_db()
+    return user
+
+
+@transaction.atomic
+def user_reject(*, user: User) -> None:
+    """Refuse a pending sign-up: the login and its account are deleted."""
+    if user.approval != User.Approval.PENDING:
+        raise Conflict("Only a pending sign-up can be rejected.")
+    user.delete()
+
+
+def system_actor_get(*, role: str) -> Account:
+    """The instance actor or the moderation actor (created by migration 0002)."""
+    if role not in (Account.Role.INSTANCE, Account.Role.MODERATION):
+        raise Invalid(f"Unknown system actor role {role!r}.")
+    return Account.objects.get(domain="", role=role)
+
+
+def _mention_url(username: str, domain: str) -> str | None:
+    qs = Account.objects.filter(username__iexact=username, domain=domain or "")
+    return qs.values_list("url", flat=True).first() or None
+
+
+@transaction.atomic
+def account_update_profile(
+    *,
+    account: Account,
+    display_name: str | None = None,
+    note: str | None = None,
+    locked: bool | None = None,
+    bot: bool | None = None,
+    discoverable: bool | None = None,
+    indexable: bool | None = None,
+    fields: list[dict[str, str]] | None = None,
+    avatar_url: str | None = None,
+    header_url: str | None = None,
+) -> Account:
+    """Change a local account's public profile; records `account.updated` (federated as Update)."""
+    if not account.local:
+        raise NotAllowed("Only local accounts can be edited here.")
+    changed: list[str] = []
+    if display_name is not None:
+        if len(display_name) > MAX_DISPLAY_NAME:
+            raise Invalid(
+                f"Display name is longer than {MAX_DISPLAY_NAME} characters.",
+                field="display_name",
+            )
+        account.display_name = display_name
+        changed.append("display_name")
+    if note is not None:
+        if len(note) > MAX_NOTE:
+            raise Invalid(f"Bio is longer than {MAX_NOTE} characters.", field="note")
+        account.note_source = note
+        account.note = render_plain_text(
+            note, mention_url=_mention_url, hashtag_url=urls.hashtag_url
+        )
+        changed += ["note", "note_source"]
+    for name, value in (
+        ("locked", locked),
+        ("bot", bot),
+        ("discoverable", discoverable),
+        ("indexable", indexable),
+    ):
+        if value is not None:
+            setattr(account, name, bool(value))
+            changed.append(name)
+    if fields is not None:
+        if len(fields) > MAX_FIELDS:
+            raise Invalid(f"At most {MAX_FIELDS} profile fields are allowed.", field="fields")
+        cleaned = []
+        for item in fields:
+            name = str(item.get("name", "")).strip()
+            value = str(item.get("value", "")).strip()
+            if len(name) > 255 or len(value) > 255:
+                raise Invalid("Profile field names and values are limited to 255 characters.")
+            if name or value:
+                cleaned.append(
+                    {
+                        "name": name,
+                        "value": sanitize_html(value)
+                        if "<" in value
+                        else render_plain_text(
+                            value, mention_url=_mention_url, hashtag_url=urls.hashtag_url
+                        )
+                        .removeprefix("<p>")
+                        .removesuffix("</p>"),
+                    }
+                )
+        account.fields = cleaned
+        changed.append("fields")
+    for name, value in (("avatar_url", avatar_url), ("header_url", header_url)):
+        if value is not None:
+            setattr(account, name, value)
+            changed.append(name)
+    if changed:
+        account.updated_at = timezone.now()
+        account.save(update_fields=[*changed, "updated_at"])
+        outbox_record(kind="account.updated", payload={"account_id": account.id})
+    return account
+
+
+@transaction.atomic
+def account_suspend(*, account: Account) -> Account:
+    """Suspend an account: hidden everywhere, its follows removed, nothing delivered to it."""
+    if account.role != Account.Role.USER:
+        raise NotAllowed("System actors cannot be suspended.")
+    if account.suspended_at is not None:
+        return account
+    account.suspended_at = timezone.now()
+    account.save(update_fields=["suspended_at"])
+    if account.user_id:
+        User.objects.filter(pk=account.user_id).update(is_active=False)
+    outbox_record(kind="account.suspended", payload={"account_id": account.id})
+    logger.info("account suspended account_id=%s", account.id)
+    return account
+
+
+@transaction.atomic
+def account_unsuspend(*, account: Account) -> Account:
+    """Lift a suspension."""
+    if account.suspended_at is None:
+        return account
+    account.suspended_at = None
+    account.save(update_fields=["suspended_at"])
+    if account.user_id:
+        User.objects.filter(pk=account.user_id, approval=User.Approval.APPROVED).update(
+            is_active=True
+        )
+    outbox_record(kind="account.unsuspended", payload={"account_id": account.id})
+    logger.info("account unsuspended account_id=%s", account.id)
+    return account
+
+
+@transaction.atomic
+def account_silence(*, account: Account, silenced: bool) -> Account:
+    """Hide (or stop hiding) an account from public timelines; followers still see it."""
+    account.silenced_at = timezone.now() if silenced else None
+    account.save(update_fields=["silenced_at"])
+    return account
+
+
+def _check_can_interact(actor: Account, target: Account) -> None:
+    if actor.pk == target.pk:
+        raise Invalid("You cannot do this to yourself.")
+    if actor.is_suspended:
+        raise NotAllowed("Your account is suspended.")
+    if target.is_suspended:
+        raise NotAllowed("This account is suspended.")
+
+
+def _counters_on_accept(follow: Follow, delta: int) -> None:
+    Account.objects.filter(pk=follow.target_id).update(
+        followers_count=Greatest(F("followers_count") + delta, 0)
+    )
+    Account.objects.filter(pk=follow.follower_id).update(
+        following_count=Greatest(F("following_count") + delta, 0)
+    )
+
+
+@transaction.atomic
+def follow_create(
+    *,
+    follower: Account,
+    target: Account,
+    uri: str = "",
+    show_reblogs: bool = True,
+    notify: bool = False,
+) -> Follow:
+    """Start following `target`.
+
+    A local, unlocked target accepts at once; a locked or remote one leaves the follow pending
+    until `follow_accept`. Following again only updates the options. Records
+    `follow.requested` (and `follow.accepted` when accepted at once).
+    """
+    _check_can_interact(follower, target)
+    if Block.objects.filter(account=target, target=follower).exists():
+        raise NotAllowed("This account has blocked you.")
+    if Block.objects.filter(account=follower, target=target).exists():
+        raise NotAllowed("Unblock this account before following it.")
+    existing = Follow.objects.select_for_update().filter(follower=follower, target=target).first()
+    if existing:
+        Follow.objects.filter(pk=existing.pk).update(show_reblogs=show_reblogs, notify=notify)
+        existing.show_reblogs, existing.notify = show_reblogs, notify
+        return existing
+    follow = Follow(follower=follower, target=target, show_reblogs=show_reblogs, notify=notify)
+    follow.uri = uri or (
+        urls.activity_uri(follower.username, "follows", follow.id) if follower.local else ""
+    )
+    if not follow.uri:
+        raise Invalid("A remote follow needs the id of its Follow activity.")
+    try:
+        with transaction.atomic():
+            follow.save(force_insert=True)
+    except IntegrityError:
+        return Follow.objects.get(follower=follower, target=target)
+    payload = {"follow_id": follow.id, "follower_id": follower.id, "target_id": target.id}
+    outbox_record(kind="follow.requested", payload=payload)
+    if target.local and not target.locked:
+        _follow_mark_accepted(follow)
+    return follow
+
+
+def _follow_mark_accepted(follow: Follow) -> None:
+    updated = Follow.objects.filter(pk=follow.pk, state=Follow.State.PENDING).update(
+        state=Follow.State.ACCEPTED, accepted_at=timezone.now()
+    )
+    if not updated:
+        return
+    follow.state = Follow.State.ACCEPTED
+    _counters_on_accept(follow, +1)
+    outbox_record(
+        kind="follow.accepted",
+        payload={
+            "follow_id": follow.id,
+            "follower_id": follow.follower_id,
+            "target_id": follow.target_id,
+        },
+    )
+
+
+@transaction.atomic
+def follow_accept(*, follow: Follow) -> Follow:
+    """Accept a pending follow (by the local target, or on a remote server's Accept)."""
+    follow = Follow.objects.select_for_update().get(pk=follow.pk)
+    if follow.state == Follow.State.ACCEPTED:
+        return follow
+    _follow_mark_accepted(follow)
+    return follow
+
+
+@transaction.atomic
+def follow_reject(*, follow: Follow) -> None:
+    """Refuse a follow request (or revoke an accepted follow); the row is removed."""
+    follow = Follow.objects.select_for_update().filter(pk=follow.pk).first()
+    if follow is None:
+        return
+    _follow_remove(follow, kind="follow.rejected")
+
+
+@transaction.atomic
+def follow_delete(*, follower: Account, target: Account) -> bool:
+    """Unfollow (or withdraw a request). Returns False when there was nothing to undo."""
+    follow = Follow.objects.select_for_update().filter(follower=follower, target=target).first()
+    if follow is None:
+        return False
+    _follow_remove(follow, kind="follow.deleted")
+    return True
+
+
+def _follow_remove(follow: Follow, *, kind: str) -> None:
+    was_accepted = follow.state == Follow.State.ACCEPTED
+    payload = {
+        "follow_id": follow.id,
+        "follower_id": follow.follower_id,
+        "target_id": follow.target_id,
+        "uri": follow.uri,
+    }
+    follow.delete()
+    if was_accepted:
+        _counters_on_accept(follow, -1)
+    outbox_record(kind=kind, payload=payload)
+
+
+@transaction.atomic
+def block_create(*, account: Account, target: Account, uri: str = "") -> Block:
+    """Block `target`: follows in both directions end, and it can no longer interact."""
+    if account.pk == target.pk:
+        raise Invalid("You cannot block yourself.")
+    existing = Block.objects.filter(account=account, target=target).first()
+    if existing:
+        return existing
+    block = Block(account=account, target=target)
+    block.uri = uri or (
+        urls.activity_uri(account.username, "blocks", block.id) if account.local else ""
+    )
+    block.save(force_insert=True)
+    for follower, followed in ((account, target), (target, account)):
+        follow = (
+            Follow.objects.select_for_update().filter(follower=follower, target=followed).first()
+        )
+        if follow:
+            _follow_remove(
+                follow, kind="follow.deleted" if follower == account else "follow.rejected"
+            )
+    outbox_record(
+        kind="block.created",
+        payload={"block_id": block.id, "account_id": account.id, "target_id": target.id},
+    )
+    return block
+
+
+@transaction.atomic
+def block_delete(*, account: Account, target: Account) -> bool:
+    """Unblock. Returns False when there was no block."""
+    block = Block.objects.filter(account=account, target=target).first()
+    if block is None:
+        return False
+    payload = {
+        "block_id": block.id,
+        "account_id": account.id,
+        "target_id": target.id,
+        "uri": block.uri,
+    }
+    block.delete()
+    outbox_record(kind="block.deleted", payload=payload)
+    return True
+
+
+@transaction.atomic
+def mute_create(
+    *,
+    account: Account,
+    target: Account,
+    notifications: bool = True,
+    expires_at: datetime | None = None,
+) -> Mute:
+    """Mute `target` (its posts, and optionally its notifications, are hidden from `account`)."""
+    if account.pk == target.pk:
+        raise Invalid("You cannot mute yourself.")
+    mute, _ = Mute.objects.update_or_create(
+        account=account,
+        target=target,
+        defaults={"notifications": notifications, "expires_at": expires_at},
+    )
+    return mute
+
+
+@transaction.atomic
+def mute_delete(*, account: Account, target: Account) -> bool:
+    """Unmute. Returns False when there was no mute."""
+    deleted, _ = Mute.objects.filter(account=account, target=target).delete()
+    return bool(deleted)

@@ -1,0 +1,101 @@
+"""Transactional outbox: record an event in the caller's transaction, dispatch after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ourvoice.core.models import OutboxEvent, OutboxReceipt
+
+logger = logging.getLogger(__name__)
+
+#: Name of the Celery task (defined in the composition root, `ourvoice.events`).
+DISPATCH_TASK = "ourvoice.events.outbox_dispatch"
+
+
+def _send_dispatch(event_id: int) -> None:
+    task = current_app.tasks.get(DISPATCH_TASK)
+    if task is not None:
+        task.apply_async(args=[event_id])
+    else:
+        current_app.send_task(DISPATCH_TASK, args=[event_id])
+
+
+def outbox_record(*, kind: str, payload: dict[str, Any]) -> OutboxEvent:
+    """Write an event row; after the surrounding transaction commits, queue its dispatch.
+
+    Call it inside the service's `transaction.atomic()` block so the event exists if and only
+    if the change does. A failure to reach the broker after commit is logged and left to the
+    periodic sweep (`outbox_sweep`), never raised to the caller.
+    """
+    event = OutboxEvent.objects.create(kind=kind, payload=payload)
+    transaction.on_commit(lambda: _send_dispatch(event.id), robust=True)
+    logger.debug("outbox event recorded kind=%s event_id=%s", kind, event.id)
+    return event
+
+
+Consumer = Callable[[OutboxEvent], None]
+
+
+def _consumer_name(consumer: Consumer) -> str:
+    return f"{consumer.__module__}.{consumer.__qualname__}"
+
+
+def outbox_event_dispatch(*, event_id: int, consumers: dict[str, list[Consumer]]) -> bool:
+    """Apply one event to each of its consumers exactly once; return True when all are done.
+
+    Each consumer runs in its own transaction together with the insert of its receipt
+    (unique per event and consumer). A second run, concurrent or later, fails that insert and
+    skips the consumer, so a re-dispatched event never repeats an effect. A consumer that raises
+    rolls back its receipt and is retried by the sweep; the others still run.
+    """
+    try:
+        event = OutboxEvent.objects.get(pk=event_id)
+    except OutboxEvent.DoesNotExist:
+        logger.warning("outbox event missing event_id=%s", event_id)
+        return True
+    if event.processed_at is not None:
+        return True
+    failures: list[str] = []
+    for consumer in consumers.get(event.kind, []):
+        name = _consumer_name(consumer)
+        try:
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():
+                        OutboxReceipt.objects.create(event=event, consumer=name)
+                except IntegrityError:
+                    continue  # another run already applied it (or is applying it right now)
+                consumer(event)
+        except Exception as exc:
+            logger.exception(
+                "outbox consumer failed kind=%s event_id=%s consumer=%s", event.kind, event.id, name
+            )
+            failures.append(f"{name}: {exc!r}")
+    if failures:
+        OutboxEvent.objects.filter(pk=event.pk).update(
+            attempts=F("attempts") + 1, last_error="\n".join(failures)[:4000]
+        )
+        return False
+    OutboxEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+        processed_at=timezone.now()
+    )
+    logger.info("outbox event dispatched kind=%s event_id=%s", event.kind, event.id)
+    return True
+
+
+def outbox_pending_ids(*, older_than_seconds: float, limit: int = 500) -> list[int]:
+    """Ids of unprocessed events created more than `older_than_seconds` ago, oldest first."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        OutboxEvent.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )

@@ -1,0 +1,80 @@
+"""Outbox routing table (event kind → consumers) and the Celery tasks that dispatch events.
+
+This module is the composition root of the event flow: domain services record events with
+`ourvoice.core.outbox.outbox_record`; the tasks below hand them to the consumers listed here.
+Federation, notifications and moderation add their consumers to `CONSUMERS` as they grow;
+domain apps never import them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from ourvoice.core.outbox import Consumer, outbox_event_dispatch, outbox_pending_ids
+from ourvoice.notifications import consumers as notification_consumers
+
+logger = logging.getLogger(__name__)
+
+#: Event kinds, with the payload keys each carries.
+EVENT_KINDS = {
+    "account.created": ["account_id"],
+    "account.updated": ["account_id"],
+    "account.suspended": ["account_id"],
+    "account.unsuspended": ["account_id"],
+    "follow.requested": ["follow_id", "follower_id", "target_id"],
+    "follow.accepted": ["follow_id", "follower_id", "target_id"],
+    "follow.rejected": ["follow_id", "follower_id", "target_id", "uri"],
+    "follow.deleted": ["follow_id", "follower_id", "target_id", "uri"],
+    "block.created": ["block_id", "account_id", "target_id"],
+    "block.deleted": ["block_id", "account_id", "target_id", "uri"],
+    "post.created": ["post_id", "author_id"],
+    "post.updated": ["post_id", "author_id"],
+    "post.deleted": ["post_id", "author_id"],
+    "post.archived": ["post_id", "author_id"],
+    "post.restored": ["post_id", "author_id"],
+    "post.removed": ["post_id", "author_id"],
+    "like.created": ["like_id", "account_id", "post_id"],
+    "like.deleted": ["like_id", "account_id", "post_id", "uri"],
+    "repost.created": ["repost_id", "account_id", "post_id"],
+    "repost.deleted": ["repost_id", "account_id", "post_id", "uri"],
+}
+
+CONSUMERS: dict[str, list[Consumer]] = {
+    "account.created": [notification_consumers.on_account_created],
+    "follow.requested": [notification_consumers.on_follow_requested],
+    "follow.accepted": [notification_consumers.on_follow_accepted],
+    "post.created": [notification_consumers.on_post_created],
+    "post.updated": [notification_consumers.on_post_updated],
+    "like.created": [notification_consumers.on_like_created],
+    "repost.created": [notification_consumers.on_repost_created],
+}
+
+
+@shared_task(name="ourvoice.events.outbox_dispatch", acks_late=True)
+def outbox_dispatch(event_id: int) -> bool:
+    """Hand one event to its consumers (idempotent; safe to run twice or concurrently)."""
+    return outbox_event_dispatch(event_id=event_id, consumers=CONSUMERS)
+
+
+@shared_task(name="ourvoice.events.outbox_sweep")
+def outbox_sweep(older_than_seconds: float = 10.0) -> int:
+    """Re-dispatch events left behind (broker down, worker killed); returns how many."""
+    ids = outbox_pending_ids(older_than_seconds=older_than_seconds)
+    for event_id in ids:
+        outbox_event_dispatch(event_id=event_id, consumers=CONSUMERS)
+    if ids:
+        logger.info("outbox sweep task=outbox_sweep redispatched=%s", len(ids))
+    return len(ids)
+
+
+def outbox_drain() -> int:
+    """Dispatch every pending event in-process (tests and management commands)."""
+    total = 0
+    while True:
+        ids = outbox_pending_ids(older_than_seconds=-1)
+        done = [i for i in ids if outbox_event_dispatch(event_id=i, consumers=CONSUMERS)]
+        total += len(done)
+        if len(done) < len(ids) or not ids:
+            return total

@@ -1,0 +1,139 @@
+"""Likes, reposts and bookmarks. Post counters change in the same transaction as the row."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+
+from ourvoice.accounts.models import Account, Block
+from ourvoice.core import urls
+from ourvoice.core.errors import Invalid, NotAllowed, NotFound
+from ourvoice.core.outbox import outbox_record
+from ourvoice.interactions.models import Bookmark, Like, Repost
+from ourvoice.posts.models import Post, Visibility
+from ourvoice.posts.selectors import posts_visible_q
+
+logger = logging.getLogger(__name__)
+
+
+def _check_target(account: Account, post: Post) -> None:
+    if account.is_suspended:
+        raise NotAllowed("Your account is suspended.")
+    if not Post.objects.filter(posts_visible_q(account), pk=post.pk).exists():
+        raise NotFound("Record not found")
+    if post.state != Post.State.ACTIVE:
+        raise NotFound("Record not found")
+    if Block.objects.filter(account=post.author_id, target=account).exists():
+        raise NotAllowed("The author of this post has blocked you.")
+
+
+@transaction.atomic
+def like_create(*, account: Account, post: Post, uri: str = "") -> Like:
+    """Favourite a post (idempotent). Records `like.created` only when a row was added."""
+    _check_target(account, post)
+    existing = Like.objects.filter(account=account, post=post).first()
+    if existing:
+        return existing
+    like = Like(account=account, post=post)
+    like.uri = uri or (
+        urls.activity_uri(account.username, "likes", like.id) if account.local else ""
+    )
+    try:
+        with transaction.atomic():
+            like.save(force_insert=True)
+    except IntegrityError:
+        return Like.objects.get(account=account, post=post)
+    Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") + 1)
+    outbox_record(
+        kind="like.created",
+        payload={"like_id": like.id, "account_id": account.id, "post_id": post.id},
+    )
+    return like
+
+
+@transaction.atomic
+def like_delete(*, account: Account, post: Post) -> bool:
+    """Undo a favourite. Returns False when there was none (and changes nothing)."""
+    like = Like.objects.filter(account=account, post=post).first()
+    if like is None:
+        return False
+    deleted, _ = Like.objects.filter(pk=like.pk).delete()
+    if not deleted:
+        return False
+    Post.objects.filter(pk=post.pk).update(likes_count=Greatest(F("likes_count") - 1, 0))
+    outbox_record(
+        kind="like.deleted",
+        payload={"like_id": like.id, "account_id": account.id, "post_id": post.id, "uri": like.uri},
+    )
+    return True
+
+
+@transaction.atomic
+def repost_create(
+    *, account: Account, post: Post, uri: str = "", visibility: str = Visibility.PUBLIC
+) -> Repost:
+    """Boost a post (idempotent). Only public and unlisted posts can be boosted."""
+    _check_target(account, post)
+    if post.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
+        raise Invalid("This post cannot be boosted.")
+    if visibility not in (Visibility.PUBLIC, Visibility.UNLISTED, Visibility.PRIVATE):
+        raise Invalid("A boost must be public, unlisted or followers-only.")
+    existing = Repost.objects.filter(account=account, post=post).first()
+    if existing:
+        return existing
+    repost = Repost(account=account, post=post, visibility=visibility)
+    repost.uri = uri or (
+        urls.activity_uri(account.username, "reposts", repost.id) if account.local else ""
+    )
+    try:
+        with transaction.atomic():
+            repost.save(force_insert=True)
+    except IntegrityError:
+        return Repost.objects.get(account=account, post=post)
+    Post.objects.filter(pk=post.pk).update(reposts_count=F("reposts_count") + 1)
+    outbox_record(
+        kind="repost.created",
+        payload={"repost_id": repost.id, "account_id": account.id, "post_id": post.id},
+    )
+    return repost
+
+
+@transaction.atomic
+def repost_delete(*, account: Account, post: Post) -> bool:
+    """Undo a boost. Returns False when there was none."""
+    repost = Repost.objects.filter(account=account, post=post).first()
+    if repost is None:
+        return False
+    deleted, _ = Repost.objects.filter(pk=repost.pk).delete()
+    if not deleted:
+        return False
+    Post.objects.filter(pk=post.pk).update(reposts_count=Greatest(F("reposts_count") - 1, 0))
+    outbox_record(
+        kind="repost.deleted",
+        payload={
+            "repost_id": repost.id,
+            "account_id": account.id,
+            "post_id": post.id,
+            "uri": repost.uri,
+        },
+    )
+    return True
+
+
+@transaction.atomic
+def bookmark_create(*, account: Account, post: Post) -> Bookmark:
+    """Bookmark a post the account can read (private to the account; nothing federates)."""
+    if not Post.objects.filter(posts_visible_q(account), pk=post.pk).exists():
+        raise NotFound("Record not found")
+    bookmark, _ = Bookmark.objects.get_or_create(account=account, post=post)
+    return bookmark
+
+
+@transaction.atomic
+def bookmark_delete(*, account: Account, post: Post) -> bool:
+    """Remove a bookmark. Returns False when there was none."""
+    deleted, _ = Bookmark.objects.filter(account=account, post=post).delete()
+    return bool(deleted)

@@ -1,0 +1,81 @@
+"""Create, dismiss and clear notifications."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Mute
+from ourvoice.core.errors import NotFound
+from ourvoice.notifications.models import Notification
+from ourvoice.posts.models import Post
+
+
+def notification_allowed(*, recipient: Account, from_account: Account) -> bool:
+    """False when the recipient blocks or mutes (with notifications) the sender or its domain."""
+    if not recipient.local or recipient.is_suspended or from_account.is_suspended:
+        return False
+    if recipient.pk == from_account.pk:
+        return False
+    if Block.objects.filter(account=recipient, target=from_account).exists():
+        return False
+    if Block.objects.filter(account=from_account, target=recipient).exists():
+        return False
+    if Mute.objects.filter(account=recipient, target=from_account, notifications=True).exists():
+        return False
+    return not (
+        from_account.domain
+        and AccountDomainBlock.objects.filter(
+            account=recipient, domain=from_account.domain
+        ).exists()
+    )
+
+
+def notification_create(
+    *,
+    recipient: Account,
+    from_account: Account,
+    type: str,
+    dedupe_key: str,
+    post: Post | None = None,
+    report_id: int | None = None,
+) -> Notification | None:
+    """Create one notification unless filtered or already created for the same `dedupe_key`.
+
+    Returns the new row, or None when nothing was created.
+    """
+    if type not in Notification.Type.values:
+        raise ValueError(f"unknown notification type {type!r}")
+    if not notification_allowed(recipient=recipient, from_account=from_account):
+        return None
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                recipient=recipient,
+                from_account=from_account,
+                type=type,
+                post=post,
+                dedupe_key=dedupe_key[:255],
+                report_id=report_id,
+            )
+    except IntegrityError:
+        return None
+
+
+@transaction.atomic
+def notification_dismiss(*, recipient: Account, notification_id: int | str) -> None:
+    """Dismiss one of the recipient's notifications (NotFound for anyone else's)."""
+    try:
+        pk = int(notification_id)
+    except (TypeError, ValueError) as exc:
+        raise NotFound("Record not found") from exc
+    updated = Notification.objects.filter(pk=pk, recipient=recipient, dismissed=False).update(
+        dismissed=True
+    )
+    if not updated and not Notification.objects.filter(pk=pk, recipient=recipient).exists():
+        raise NotFound("Record not found")
+
+
+@transaction.atomic
+def notification_clear(*, recipient: Account) -> int:
+    """Dismiss all of the recipient's notifications; returns how many."""
+    return Notification.objects.filter(recipient=recipient, dismissed=False).update(dismissed=True)

@@ -1,0 +1,351 @@
+"""Write operations on posts: create, edit (with history), delete, archive, restore, remove."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from ourvoice.accounts.models import Account, Block
+from ourvoice.core import urls
+from ourvoice.core.errors import Conflict, Invalid, NotAllowed, NotFound
+from ourvoice.core.html import extract_hashtags, extract_mentions, render_plain_text
+from ourvoice.core.outbox import outbox_record
+from ourvoice.posts.models import Hashtag, MediaAttachment, Mention, Post, PostEdit, Visibility
+from ourvoice.posts.selectors import posts_visible_q
+
+logger = logging.getLogger(__name__)
+
+MAX_CHARACTERS = 500
+MAX_MEDIA = 4
+MAX_SPOILER = 500
+VISIBILITIES = {v.value for v in Visibility}
+
+
+def _validate(
+    *,
+    text: str,
+    spoiler_text: str,
+    visibility: str,
+    media: Sequence[MediaAttachment],
+    language: str,
+) -> None:
+    if visibility not in VISIBILITIES:
+        raise Invalid(
+            f"Visibility must be one of {', '.join(sorted(VISIBILITIES))}.", field="visibility"
+        )
+    if not text.strip() and not media:
+        raise Invalid("Text can't be blank", field="status")
+    if len(text) > MAX_CHARACTERS:
+        raise Invalid(f"Text is longer than {MAX_CHARACTERS} characters", field="status")
+    if len(spoiler_text) > MAX_SPOILER:
+        raise Invalid(
+            f"Content warning is longer than {MAX_SPOILER} characters", field="spoiler_text"
+        )
+    if len(media) > MAX_MEDIA:
+        raise Invalid(f"At most {MAX_MEDIA} media attachments are allowed", field="media_ids")
+    if language and (len(language) > 16 or not language.replace("-", "").isalnum()):
+        raise Invalid("Language must be an ISO 639 code", field="language")
+
+
+def _resolve_mentions(text: str) -> list[Account]:
+    accounts: list[Account] = []
+    for username, domain in extract_mentions(text):
+        account = (
+            Account.objects.filter(username__iexact=username, domain=domain or "")
+            .exclude(suspended_at__isnull=False)
+            .first()
+        )
+        if account and account not in accounts:
+            accounts.append(account)
+    return accounts
+
+
+def _render(text: str, mentioned: list[Account]) -> str:
+    by_key = {(a.username.lower(), a.domain): a.url or a.uri for a in mentioned}
+
+    def mention_url(username: str, domain: str) -> str | None:
+        return by_key.get((username.lower(), domain))
+
+    return render_plain_text(text, mention_url=mention_url, hashtag_url=urls.hashtag_url)
+
+
+def _hashtags(names: list[str]) -> list[Hashtag]:
+    tags = []
+    for name in names[:50]:
+        tag, _ = Hashtag.objects.get_or_create(name=name[:255])
+        tags.append(tag)
+    return tags
+
+
+def _own_media(
+    author: Account, media_ids: Sequence[int | str], post: Post | None
+) -> list[MediaAttachment]:
+    ids = []
+    for value in media_ids:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError) as exc:
+            raise Invalid("Media ids must be numbers", field="media_ids") from exc
+    if not ids:
+        return []
+    found = {
+        m.pk: m
+        for m in MediaAttachment.objects.select_for_update().filter(pk__in=ids, account=author)
+    }
+    media = []
+    for pk in ids:
+        item = found.get(pk)
+        if item is None or (item.post_id is not None and (post is None or item.post_id != post.pk)):
+            raise Invalid("Media attachment not found or already used", field="media_ids")
+        media.append(item)
+    return media
+
+
+@transaction.atomic
+def post_create(
+    *,
+    author: Account,
+    text: str,
+    visibility: str = Visibility.PUBLIC,
+    spoiler_text: str = "",
+    sensitive: bool = False,
+    language: str = "",
+    in_reply_to: Post | None = None,
+    media_ids: Sequence[int | str] = (),
+    application_name: str = "",
+    application_website: str = "",
+    published_at: datetime | None = None,
+) -> Post:
+    """Publish a local post (a reply when `in_reply_to` is given).
+
+    Mentions of known accounts become links and `Mention` rows (direct posts reach exactly
+    them); hashtags become `Hashtag` rows. Records `post.created`.
+    Precondition: the caller has checked that `author` may post (logged in, not suspended).
+    """
+    if not author.local:
+        raise NotAllowed("Remote accounts cannot post here.")
+    if author.is_suspended:
+        raise NotAllowed("Your account is suspended.")
+    text = (text or "").replace("\r\n", "\n")
+    spoiler_text = (spoiler_text or "").strip()
+    media = _own_media(author, media_ids, None)
+    _validate(
+        text=text, spoiler_text=spoiler_text, visibility=visibility, media=media, language=language
+    )
+    if in_reply_to is not None:
+        if not Post.objects.filter(posts_visible_q(author), pk=in_reply_to.pk).exists():
+            raise NotFound("The post you are replying to does not exist")
+        if Block.objects.filter(account=in_reply_to.author, target=author).exists():
+            raise NotAllowed("You cannot reply to this account")
+    mentioned = _resolve_mentions(text)
+    post = Post(
+        author=author,
+        source=text,
+        spoiler_text=spoiler_text,
+        sensitive=bool(sensitive) or bool(spoiler_text),
+        language=language,
+        visibility=visibility,
+        local=True,
+        application_name=application_name[:255],
+        application_website=application_website[:2048],
+        published_at=published_at or timezone.now(),
+    )
+    post.uri = urls.post_uri(author.username, post.id)
+    post.url = urls.post_url(author.username, post.id)
+    post.content = _render(text, mentioned)
+    if in_reply_to is not None:
+        post.in_reply_to = in_reply_to
+        post.in_reply_to_uri = in_reply_to.uri
+        post.in_reply_to_account_id = in_reply_to.author_id
+        post.thread_root_id = in_reply_to.thread_root_id or in_reply_to.pk
+    post.save(force_insert=True)
+    Mention.objects.bulk_create([Mention(post=post, account=a) for a in mentioned])
+    post.hashtags.set(_hashtags(extract_hashtags(text)))
+    for position, item in enumerate(media):
+        item.post = post
+        item.position = position
+        item.save(update_fields=["post", "position"])
+    if in_reply_to is not None:
+        Post.objects.filter(pk=in_reply_to.pk).update(replies_count=F("replies_count") + 1)
+    Account.objects.filter(pk=author.pk).update(
+        statuses_count=F("statuses_count") + 1, last_status_at=post.published_at
+    )
+    outbox_record(kind="post.created", payload={"post_id": post.id, "author_id": author.id})
+    logger.info(
+        "post created post_id=%s author_id=%s visibility=%s", post.id, author.id, visibility
+    )
+    return post
+
+
+@transaction.atomic
+def post_update(
+    *,
+    post: Post,
+    editor: Account,
+    text: str,
+    spoiler_text: str | None = None,
+    sensitive: bool | None = None,
+    language: str | None = None,
+    media_ids: Sequence[int | str] | None = None,
+) -> Post:
+    """Edit a local post; the previous version is kept in `PostEdit`. Records `post.updated`."""
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.author_id != editor.pk:
+        raise NotAllowed("Only the author can edit this post.")
+    if post.state != Post.State.ACTIVE:
+        raise Conflict("This post can no longer be edited.")
+    text = (text or "").replace("\r\n", "\n")
+    new_spoiler = post.spoiler_text if spoiler_text is None else spoiler_text.strip()
+    new_language = post.language if language is None else language
+    current_media = list(post.media.all())
+    media = current_media if media_ids is None else _own_media(editor, media_ids, post)
+    _validate(
+        text=text,
+        spoiler_text=new_spoiler,
+        visibility=post.visibility,
+        media=media,
+        language=new_language,
+    )
+    if not post.edits.exists():
+        # The first history entry is the original version, as Mastodon shows it.
+        PostEdit.objects.create(
+            post=post,
+            content=post.content,
+            source=post.source,
+            spoiler_text=post.spoiler_text,
+            sensitive=post.sensitive,
+            media_ids=[m.pk for m in current_media],
+            created_at=post.published_at,
+        )
+    mentioned = _resolve_mentions(text)
+    now = timezone.now()
+    post.source = text
+    post.content = _render(text, mentioned)
+    post.spoiler_text = new_spoiler
+    post.sensitive = (post.sensitive if sensitive is None else bool(sensitive)) or bool(new_spoiler)
+    post.language = new_language
+    post.edited_at = now
+    post.save(
+        update_fields=["source", "content", "spoiler_text", "sensitive", "language", "edited_at"]
+    )
+    existing = set(Mention.objects.filter(post=post).values_list("account_id", flat=True))
+    Mention.objects.bulk_create(
+        [Mention(post=post, account=a) for a in mentioned if a.pk not in existing]
+    )
+    post.hashtags.set(_hashtags(extract_hashtags(text)))
+    if media_ids is not None:
+        MediaAttachment.objects.filter(post=post).exclude(pk__in=[m.pk for m in media]).update(
+            post=None
+        )
+        for position, item in enumerate(media):
+            item.post = post
+            item.position = position
+            item.save(update_fields=["post", "position"])
+    PostEdit.objects.create(
+        post=post,
+        content=post.content,
+        source=post.source,
+        spoiler_text=post.spoiler_text,
+        sensitive=post.sensitive,
+        media_ids=[m.pk for m in media],
+        created_at=now,
+    )
+    outbox_record(kind="post.updated", payload={"post_id": post.id, "author_id": editor.id})
+    return post
+
+
+def _leave_active(post: Post, new_state: str, kind: str, *, allowed_from: tuple[str, ...]) -> bool:
+    """Compare-and-set the state; adjust counters when the post stops counting. True if changed."""
+    now = timezone.now()
+    changed = Post.objects.filter(pk=post.pk, state__in=allowed_from).update(
+        state=new_state, state_changed_at=now
+    )
+    if not changed:
+        return False
+    counted = post.state in (Post.State.ACTIVE, Post.State.ARCHIVED)
+    post.state = new_state
+    post.state_changed_at = now
+    if counted and new_state in (Post.State.DELETED, Post.State.REMOVED):
+        if post.in_reply_to_id:
+            Post.objects.filter(pk=post.in_reply_to_id).update(
+                replies_count=Greatest(F("replies_count") - 1, 0)
+            )
+        Account.objects.filter(pk=post.author_id).update(
+            statuses_count=Greatest(F("statuses_count") - 1, 0)
+        )
+    outbox_record(kind=kind, payload={"post_id": post.id, "author_id": post.author_id})
+    return True
+
+
+@transaction.atomic
+def post_delete(*, post: Post, actor: Account) -> Post:
+    """Delete a post by its author. The row stays as a tombstone (its URL answers 410).
+
+    Records `post.deleted`. Deleting twice is a Conflict.
+    """
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.author_id != actor.pk:
+        raise NotAllowed("Only the author can delete this post.")
+    if not _leave_active(
+        post,
+        Post.State.DELETED,
+        "post.deleted",
+        allowed_from=(Post.State.ACTIVE, Post.State.ARCHIVED),
+    ):
+        raise Conflict("This post is already deleted.")
+    return post
+
+
+@transaction.atomic
+def post_archive(*, post: Post) -> Post:
+    """Hide a post from every timeline and from other people while keeping it for its author
+    and admins (an admin action). Records `post.archived`."""
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.state == Post.State.ARCHIVED:
+        return post
+    if not _leave_active(
+        post, Post.State.ARCHIVED, "post.archived", allowed_from=(Post.State.ACTIVE,)
+    ):
+        raise Conflict("Only an active post can be archived.")
+    return post
+
+
+@transaction.atomic
+def post_restore(*, post: Post) -> Post:
+    """Bring an archived (or moderation-removed) post back. Records `post.restored`."""
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.state == Post.State.ACTIVE:
+        return post
+    if post.state == Post.State.DELETED:
+        raise Conflict("A post deleted by its author cannot be restored.")
+    previous = post.state
+    Post.objects.filter(pk=post.pk).update(state=Post.State.ACTIVE, state_changed_at=timezone.now())
+    post.state = Post.State.ACTIVE
+    if previous == Post.State.REMOVED:
+        if post.in_reply_to_id:
+            Post.objects.filter(pk=post.in_reply_to_id).update(replies_count=F("replies_count") + 1)
+        Account.objects.filter(pk=post.author_id).update(statuses_count=F("statuses_count") + 1)
+    outbox_record(kind="post.restored", payload={"post_id": post.id, "author_id": post.author_id})
+    return post
+
+
+@transaction.atomic
+def post_remove(*, post: Post) -> bool:
+    """Remove a post by moderation decision: one compare-and-set from active or archived.
+
+    Returns True only for the call that changed the state (so exactly one `post.removed`
+    event exists per removal, however many callers race).
+    """
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    return _leave_active(
+        post,
+        Post.State.REMOVED,
+        "post.removed",
+        allowed_from=(Post.State.ACTIVE, Post.State.ARCHIVED),
+    )
