@@ -11,8 +11,8 @@ os.environ.setdefault("OURVOICE_REGISTRATION", "open")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ourvoice.settings")
 
 
-def pytest_configure(config) -> None:
-    # Load the settings now so that pytest-django's own pytest_configure sets Django up.
-    from django.conf import settings
+# Set Django up now: conftest files deeper in tests/ import models at import time, and they can
+# be loaded before pytest-django's own setup (pytest-django then finds the registry ready).
+import django
 
-    settings.DATABASES  # noqa: B018
+django.setup()

@@ -39,6 +39,8 @@ EVENT_KINDS = {
     "like.deleted": ["like_id", "account_id", "post_id", "uri"],
     "repost.created": ["repost_id", "account_id", "post_id"],
     "repost.deleted": ["repost_id", "account_id", "post_id", "uri"],
+    "pin.created": ["pin_id", "account_id", "post_id"],
+    "pin.deleted": ["account_id", "post_id"],
 }
 
 CONSUMERS: dict[str, list[Consumer]] = {
@@ -70,11 +72,24 @@ def outbox_sweep(older_than_seconds: float = 10.0) -> int:
 
 
 def outbox_drain() -> int:
-    """Dispatch every pending event in-process (tests and management commands)."""
+    """Dispatch every pending event in-process (tests and management commands).
+
+    Events recorded by consumers along the way are dispatched too. An event whose consumer
+    fails is tried once per call and then left to the sweep; it does not stop the others.
+    Returns how many events were completed.
+    """
     total = 0
+    failed: set[int] = set()
     while True:
-        ids = outbox_pending_ids(older_than_seconds=-1)
-        done = [i for i in ids if outbox_event_dispatch(event_id=i, consumers=CONSUMERS)]
-        total += len(done)
-        if len(done) < len(ids) or not ids:
+        ids = [
+            i
+            for i in outbox_pending_ids(older_than_seconds=-1, limit=500 + len(failed))
+            if i not in failed
+        ]
+        if not ids:
             return total
+        for event_id in ids:
+            if outbox_event_dispatch(event_id=event_id, consumers=CONSUMERS):
+                total += 1
+            else:
+                failed.add(event_id)

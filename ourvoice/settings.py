@@ -171,12 +171,14 @@ INSTALLED_APPS = [
     "ourvoice.posts",
     "ourvoice.interactions",
     "ourvoice.notifications",
+    "ourvoice.api.mastodon",
     "federation",
     "moderation",
     "ourvoice",
 ]
 
 MIDDLEWARE = [
+    "ourvoice.api.mastodon.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -290,6 +292,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    # Only a SHA-256 checksum of each access token is stored (RFC 9700 token storage).
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "PKCE_REQUIRED": False,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 600,
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "OUR Voice native API",
     "VERSION": VERSION,

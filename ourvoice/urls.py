@@ -1,7 +1,7 @@
 """URL configuration: mounts admin, health, and (as they grow) federation and the APIs."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from ourvoice import views
 
@@ -11,4 +11,9 @@ admin.site.site_title = "OUR Voice admin"
 urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
+    path("", include("ourvoice.api.mastodon.urls_oauth")),
+    path("", include("ourvoice.api.mastodon.urls_accounts")),
+    path("", include("ourvoice.api.mastodon.urls_misc")),
+    # last: ends with the JSON 404 for unknown /api/ routes
+    path("", include("ourvoice.api.mastodon.urls")),
 ]

@@ -51,3 +51,22 @@ class OutboxReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer} ← {self.event_id}"
+
+
+class InstanceRule(models.Model):
+    """A server rule shown to users (`/api/v1/instance/rules`), edited by admins.
+
+    Moderation votes cite these rules as reason codes.
+    """
+
+    id = SnowflakeIdField()
+    text = models.CharField(max_length=300)
+    hint = models.TextField(blank=True, default="")
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text

@@ -60,3 +60,18 @@ class Bookmark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} bookmarks {self.post_id}"
+
+
+class Pin(models.Model):
+    """A post the author pinned to its profile (Mastodon `pinned`, AP `featured` collection)."""
+
+    id = SnowflakeIdField()
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="pins")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="pins")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "post"], name="pin_once")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} pins {self.post_id}"

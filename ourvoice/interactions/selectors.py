@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
-from ourvoice.accounts.models import Account, Follow
+from ourvoice.accounts.models import Account, Follow, Mute
 from ourvoice.interactions.models import Bookmark, Like, Repost
 from ourvoice.posts.models import Post, Visibility
 from ourvoice.posts.selectors import posts_muted_author_q, posts_visible_q
@@ -62,19 +63,30 @@ def timeline_home(*, viewer: Account, page: Page) -> list[TimelineEntry]:
             authors, posts_visible_q(viewer), posts_muted_author_q(viewer), state=Post.State.ACTIVE
         )
         .exclude(
+            # Replies to people the viewer does not follow stay out (Mastodon's home filter),
+            # except the viewer's own posts, which are always shown.
             ~Q(visibility=Visibility.DIRECT)
+            & ~Q(author=viewer)
             & Q(in_reply_to_account__isnull=False)
             & ~Q(in_reply_to_account__in=followed.values("target_id"))
             & ~Q(in_reply_to_account=viewer)
         )
         .select_related("author")
     )
-    reposts = Repost.objects.filter(
-        account__in=followed.filter(show_reblogs=True).values("target_id"),
-        post__in=Post.objects.filter(
-            posts_visible_q(viewer), posts_muted_author_q(viewer), state=Post.State.ACTIVE
-        ),
-    ).select_related("account", "post", "post__author")
+    # A muted booster's boosts are hidden too, not only boosts of muted authors' posts.
+    muted_booster = Mute.objects.filter(account=viewer, target=OuterRef("account")).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+    reposts = (
+        Repost.objects.filter(
+            account__in=followed.filter(show_reblogs=True).values("target_id"),
+            post__in=Post.objects.filter(
+                posts_visible_q(viewer), posts_muted_author_q(viewer), state=Post.State.ACTIVE
+            ),
+        )
+        .exclude(Exists(muted_booster))
+        .select_related("account", "post", "post__author")
+    )
     return _merge(_window(posts, page), _window(reposts, page), page)
 
 
@@ -84,9 +96,9 @@ def timeline_public(
     page: Page,
     local: bool = False,
     remote: bool = False,
-    hashtag: str | None = None,
+    hashtag: str | None = None, only_media: bool = False,
 ) -> list[TimelineEntry]:
-    """Public posts (not boosts), optionally only local, only remote or with a hashtag."""
+    """Public posts (not boosts), optionally only local, only remote, with a hashtag or media."""
     qs = Post.objects.filter(
         posts_visible_q(viewer),
         posts_muted_author_q(viewer),
@@ -100,6 +112,8 @@ def timeline_public(
         qs = qs.filter(local=False)
     if hashtag:
         qs = qs.filter(hashtags__name=hashtag.lower())
+    if only_media:
+        qs = qs.filter(media__isnull=False).distinct()
     return [TimelineEntry(id=p.id, post=p) for p in _window(qs, page)]
 
 

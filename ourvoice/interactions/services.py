@@ -12,7 +12,7 @@ from ourvoice.accounts.models import Account, Block
 from ourvoice.core import urls
 from ourvoice.core.errors import Invalid, NotAllowed, NotFound
 from ourvoice.core.outbox import outbox_record
-from ourvoice.interactions.models import Bookmark, Like, Repost
+from ourvoice.interactions.models import Bookmark, Like, Pin, Repost
 from ourvoice.posts.models import Post, Visibility
 from ourvoice.posts.selectors import posts_visible_q
 
@@ -20,14 +20,18 @@ logger = logging.getLogger(__name__)
 
 
 def _check_target(account: Account, post: Post) -> None:
+    """Raise unless `account` may like or boost `post` (checked against the database, not the
+    possibly stale `post` instance)."""
     if account.is_suspended:
         raise NotAllowed("Your account is suspended.")
-    if not Post.objects.filter(posts_visible_q(account), pk=post.pk).exists():
-        raise NotFound("Record not found")
-    if post.state != Post.State.ACTIVE:
-        raise NotFound("Record not found")
-    if Block.objects.filter(account=post.author_id, target=account).exists():
+    active = Post.objects.filter(pk=post.pk, state=Post.State.ACTIVE)
+    if active.filter(posts_visible_q(account)).exists():
+        return
+    # posts_visible_q already hides the posts of an author who blocks the account; tell the
+    # blocked account why instead of pretending that an existing, active post is missing.
+    if Block.objects.filter(account=post.author_id, target=account).exists() and active.exists():
         raise NotAllowed("The author of this post has blocked you.")
+    raise NotFound("Record not found")
 
 
 @transaction.atomic
@@ -136,4 +140,37 @@ def bookmark_create(*, account: Account, post: Post) -> Bookmark:
 def bookmark_delete(*, account: Account, post: Post) -> bool:
     """Remove a bookmark. Returns False when there was none."""
     deleted, _ = Bookmark.objects.filter(account=account, post=post).delete()
+    return bool(deleted)
+
+
+MAX_PINS = 5
+
+
+@transaction.atomic
+def pin_create(*, account: Account, post: Post) -> Pin:
+    """Pin one of the account's own public or unlisted posts (at most five)."""
+    if post.author_id != account.pk:
+        raise Invalid("You can only pin your own posts.")
+    if post.state != Post.State.ACTIVE:
+        raise NotFound("Record not found")
+    if post.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
+        raise Invalid("Only public and unlisted posts can be pinned.")
+    existing = Pin.objects.filter(account=account, post=post).first()
+    if existing:
+        return existing
+    Account.objects.select_for_update().filter(pk=account.pk).first()
+    if Pin.objects.filter(account=account).count() >= MAX_PINS:
+        raise Invalid(f"You can pin at most {MAX_PINS} posts.")
+    pin = Pin.objects.create(account=account, post=post)
+    outbox_record(kind="pin.created", payload={"pin_id": pin.id, "account_id": account.id,
+                                               "post_id": post.id})
+    return pin
+
+
+@transaction.atomic
+def pin_delete(*, account: Account, post: Post) -> bool:
+    """Unpin. Returns False when the post was not pinned."""
+    deleted, _ = Pin.objects.filter(account=account, post=post).delete()
+    if deleted:
+        outbox_record(kind="pin.deleted", payload={"account_id": account.id, "post_id": post.id})
     return bool(deleted)

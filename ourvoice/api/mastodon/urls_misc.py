@@ -1,0 +1,3 @@
+"""Mastodon API routes: misc section (see urls.py for the rest)."""
+
+urlpatterns: list = []

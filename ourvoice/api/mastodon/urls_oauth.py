@@ -1,0 +1,3 @@
+"""Mastodon API routes: oauth section (see urls.py for the rest)."""
+
+urlpatterns: list = []
