@@ -179,6 +179,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ourvoice.api.mastodon.middleware.CorsMiddleware",
+    "ourvoice.api.mastodon.middleware.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -92,3 +92,9 @@ def _fast_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     if not _KEYPAIR_CACHE:
         _KEYPAIR_CACHE.append(rsa_keypair_generate())
     monkeypatch.setattr(services, "rsa_keypair_generate", lambda: _KEYPAIR_CACHE[0])
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings) -> None:
+    """PBKDF2's 10^6 rounds cost ~0.5 s per password; tests don't need that protection."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
