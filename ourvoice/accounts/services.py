@@ -6,7 +6,9 @@ import logging
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -15,12 +17,13 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from ourvoice.accounts.models import Account, Block, Follow, Mute, User
+from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Follow, Mute, User
 from ourvoice.core import urls
-from ourvoice.core.errors import Conflict, Invalid, NotAllowed
+from ourvoice.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from ourvoice.core.html import render_plain_text, sanitize_html
 from ourvoice.core.keys import rsa_keypair_generate
 from ourvoice.core.outbox import outbox_record
+from ourvoice.core.urls import normalize_domain
 
 logger = logging.getLogger(__name__)
 
@@ -145,18 +148,34 @@ def user_create(
 
 @transaction.atomic
 def user_approve(*, user: User) -> User:
-    """Let a pending user log in."""
-    User.objects.filter(pk=user.pk).update(approval=User.Approval.APPROVED, is_active=True)
-    user.refresh_from_db()
+    """Let a pending user log in; approving an approved user changes nothing.
+
+    The login stays inactive while its account is suspended (`account_unsuspend` then
+    activates it), so approval never lifts a suspension.
+    """
+    current = User.objects.select_for_update().get(pk=user.pk)
+    if current.approval == User.Approval.APPROVED:
+        user.refresh_from_db(fields=["approval", "is_active"])
+        return user
+    if current.approval != User.Approval.PENDING:
+        raise Conflict("Only a pending sign-up can be approved.")
+    suspended = Account.objects.filter(user_id=user.pk, suspended_at__isnull=False).exists()
+    User.objects.filter(pk=user.pk).update(approval=User.Approval.APPROVED, is_active=not suspended)
+    user.refresh_from_db(fields=["approval", "is_active"])
+    logger.info("user approved user_id=%s", user.pk)
     return user
 
 
 @transaction.atomic
 def user_reject(*, user: User) -> None:
     """Refuse a pending sign-up: the login and its account are deleted."""
-    if user.approval != User.Approval.PENDING:
+    current = User.objects.select_for_update().filter(pk=user.pk).first()
+    if current is None:
+        raise NotFound("This sign-up no longer exists.")
+    if current.approval != User.Approval.PENDING:
         raise Conflict("Only a pending sign-up can be rejected.")
-    user.delete()
+    current.delete()
+    logger.info("user rejected user_id=%s", user.pk)
 
 
 def system_actor_get(*, role: str) -> Account:
@@ -185,26 +204,29 @@ def account_update_profile(
     avatar_url: str | None = None,
     header_url: str | None = None,
 ) -> Account:
-    """Change a local account's public profile; records `account.updated` (federated as Update)."""
+    """Change a local account's public profile; records `account.updated` (federated as Update).
+
+    Every argument is checked before anything changes, so an `Invalid` leaves `account`
+    (the row and the object passed in) untouched. The bio and plain-text field values are
+    rendered to escaped HTML with links, mentions and hashtags.
+    """
     if not account.local:
         raise NotAllowed("Only local accounts can be edited here.")
-    changed: list[str] = []
+    updates: dict[str, Any] = {}
     if display_name is not None:
         if len(display_name) > MAX_DISPLAY_NAME:
             raise Invalid(
                 f"Display name is longer than {MAX_DISPLAY_NAME} characters.",
                 field="display_name",
             )
-        account.display_name = display_name
-        changed.append("display_name")
+        updates["display_name"] = display_name
     if note is not None:
         if len(note) > MAX_NOTE:
             raise Invalid(f"Bio is longer than {MAX_NOTE} characters.", field="note")
-        account.note_source = note
-        account.note = render_plain_text(
+        updates["note_source"] = note
+        updates["note"] = render_plain_text(
             note, mention_url=_mention_url, hashtag_url=urls.hashtag_url
         )
-        changed += ["note", "note_source"]
     for name, value in (
         ("locked", locked),
         ("bot", bot),
@@ -212,54 +234,71 @@ def account_update_profile(
         ("indexable", indexable),
     ):
         if value is not None:
-            setattr(account, name, bool(value))
-            changed.append(name)
+            updates[name] = bool(value)
     if fields is not None:
-        if len(fields) > MAX_FIELDS:
-            raise Invalid(f"At most {MAX_FIELDS} profile fields are allowed.", field="fields")
-        cleaned = []
-        for item in fields:
-            name = str(item.get("name", "")).strip()
-            value = str(item.get("value", "")).strip()
-            if len(name) > 255 or len(value) > 255:
-                raise Invalid("Profile field names and values are limited to 255 characters.")
-            if name or value:
-                cleaned.append(
-                    {
-                        "name": name,
-                        "value": sanitize_html(value)
-                        if "<" in value
-                        else render_plain_text(
-                            value, mention_url=_mention_url, hashtag_url=urls.hashtag_url
-                        )
-                        .removeprefix("<p>")
-                        .removesuffix("</p>"),
-                    }
-                )
-        account.fields = cleaned
-        changed.append("fields")
-    for name, value in (("avatar_url", avatar_url), ("header_url", header_url)):
-        if value is not None:
+        updates["fields"] = _profile_fields_clean(fields)
+    images = {"avatar_url": avatar_url, "header_url": header_url}
+    updates.update({name: value for name, value in images.items() if value is not None})
+    if updates:
+        for name, value in updates.items():
             setattr(account, name, value)
-            changed.append(name)
-    if changed:
         account.updated_at = timezone.now()
-        account.save(update_fields=[*changed, "updated_at"])
+        account.save(update_fields=[*updates, "updated_at"])
         outbox_record(kind="account.updated", payload={"account_id": account.id})
     return account
 
 
+def _profile_fields_clean(fields: list[dict[str, str]]) -> list[dict[str, str]]:
+    if len(fields) > MAX_FIELDS:
+        raise Invalid(f"At most {MAX_FIELDS} profile fields are allowed.", field="fields")
+    cleaned = []
+    for item in fields:
+        if not isinstance(item, dict):
+            raise Invalid("Each profile field needs a name and a value.", field="fields")
+        # A field is one line (Mastodon shows it in a table row): fold line breaks to spaces.
+        name = " ".join(str(item.get("name", "")).split())
+        value = " ".join(str(item.get("value", "")).split())
+        if len(name) > 255 or len(value) > 255:
+            raise Invalid(
+                "Profile field names and values are limited to 255 characters.", field="fields"
+            )
+        if not (name or value):
+            continue
+        if "<" in value:
+            rendered = sanitize_html(value)
+        else:
+            rendered = (
+                render_plain_text(value, mention_url=_mention_url, hashtag_url=urls.hashtag_url)
+                .removeprefix("<p>")
+                .removesuffix("</p>")
+            )
+        cleaned.append({"name": name, "value": rendered})
+    return cleaned
+
+
 @transaction.atomic
 def account_suspend(*, account: Account) -> Account:
-    """Suspend an account: hidden everywhere, its follows removed, nothing delivered to it."""
+    """Suspend an account: hidden everywhere, its login disabled, nothing delivered to it.
+
+    Suspending twice changes nothing. A local account keeps its follow rows so that
+    `account_unsuspend` restores it as it was. A remote account's follows of local accounts
+    are rejected (as Mastodon's SuspendAccountService does), because its server would
+    otherwise keep receiving followers-only posts; like in Mastodon this part is not undone.
+    """
     if account.role != Account.Role.USER:
         raise NotAllowed("System actors cannot be suspended.")
-    if account.suspended_at is not None:
+    current = Account.objects.select_for_update().get(pk=account.pk)
+    if current.suspended_at is not None:
+        account.suspended_at = current.suspended_at
         return account
     account.suspended_at = timezone.now()
-    account.save(update_fields=["suspended_at"])
+    Account.objects.filter(pk=account.pk).update(suspended_at=account.suspended_at)
     if account.user_id:
         User.objects.filter(pk=account.user_id).update(is_active=False)
+    if not account.local:
+        follows = Follow.objects.select_for_update().filter(follower=account, target__domain="")
+        for follow in follows:
+            _follow_remove(follow, kind="follow.rejected")
     outbox_record(kind="account.suspended", payload={"account_id": account.id})
     logger.info("account suspended account_id=%s", account.id)
     return account
@@ -267,11 +306,13 @@ def account_suspend(*, account: Account) -> Account:
 
 @transaction.atomic
 def account_unsuspend(*, account: Account) -> Account:
-    """Lift a suspension."""
-    if account.suspended_at is None:
+    """Lift a suspension (the login is active again once its sign-up is approved)."""
+    current = Account.objects.select_for_update().get(pk=account.pk)
+    if current.suspended_at is None:
+        account.suspended_at = None
         return account
     account.suspended_at = None
-    account.save(update_fields=["suspended_at"])
+    Account.objects.filter(pk=account.pk).update(suspended_at=None)
     if account.user_id:
         User.objects.filter(pk=account.user_id, approval=User.Approval.APPROVED).update(
             is_active=True
@@ -283,9 +324,17 @@ def account_unsuspend(*, account: Account) -> Account:
 
 @transaction.atomic
 def account_silence(*, account: Account, silenced: bool) -> Account:
-    """Hide (or stop hiding) an account from public timelines; followers still see it."""
+    """Hide (or stop hiding) an account from public timelines; followers still see it.
+
+    Silencing an already silenced account keeps the time it was first silenced.
+    """
+    current = Account.objects.select_for_update().get(pk=account.pk)
+    if (current.silenced_at is not None) == silenced:
+        account.silenced_at = current.silenced_at
+        return account
     account.silenced_at = timezone.now() if silenced else None
-    account.save(update_fields=["silenced_at"])
+    Account.objects.filter(pk=account.pk).update(silenced_at=account.silenced_at)
+    logger.info("account silenced account_id=%s silenced=%s", account.id, silenced)
     return account
 
 
@@ -423,7 +472,11 @@ def block_create(*, account: Account, target: Account, uri: str = "") -> Block:
     block.uri = uri or (
         urls.activity_uri(account.username, "blocks", block.id) if account.local else ""
     )
-    block.save(force_insert=True)
+    try:
+        with transaction.atomic():
+            block.save(force_insert=True)
+    except IntegrityError:  # a concurrent request blocked first
+        return Block.objects.get(account=account, target=target)
     for follower, followed in ((account, target), (target, account)):
         follow = (
             Follow.objects.select_for_update().filter(follower=follower, target=followed).first()
@@ -479,4 +532,60 @@ def mute_create(
 def mute_delete(*, account: Account, target: Account) -> bool:
     """Unmute. Returns False when there was no mute."""
     deleted, _ = Mute.objects.filter(account=account, target=target).delete()
+    return bool(deleted)
+
+
+# --- Added for the Mastodon accounts section (user-level domain blocks) --------------------
+
+_DOMAIN_RE = re.compile(
+    r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$"
+)
+
+
+def _domain_clean(domain: str) -> str:
+    """Normalised host[:port] from what a person typed (a bare domain or a URL), else Invalid."""
+    value = (domain or "").strip()
+    if "://" in value:
+        value = urlsplit(value).netloc.rpartition("@")[2]
+    value = normalize_domain(value.rstrip("/")) if value else ""
+    if not value or len(value) > 255 or not _DOMAIN_RE.match(value):
+        raise Invalid("Domain is not a valid domain name.", field="domain")
+    if value == normalize_domain(settings.OURVOICE_DOMAIN):
+        raise Invalid("You cannot block your own server.", field="domain")
+    return value
+
+
+@transaction.atomic
+def account_domain_block_create(*, account: Account, domain: str) -> AccountDomainBlock:
+    """Hide every account of a remote `domain` from `account` (Mastodon `/api/v1/domain_blocks`).
+
+    `domain` may be a bare domain or a URL; it is stored normalised. As Mastodon's
+    BlockDomainFromAccountService does, follows in both directions between `account` and
+    accounts of that domain end: the account's own follows are withdrawn (`follow.deleted`),
+    theirs, accepted or pending, are rejected (`follow.rejected`). Blocking a domain twice
+    changes nothing more. Raises Invalid for a malformed domain or this server's own domain.
+    """
+    value = _domain_clean(domain)
+    block, created = AccountDomainBlock.objects.get_or_create(account=account, domain=value)
+    if not created:
+        return block
+    on_domain = Account.objects.filter(domain=value).values("pk")
+    outgoing = Follow.objects.select_for_update().filter(follower=account, target_id__in=on_domain)
+    for follow in outgoing:
+        _follow_remove(follow, kind="follow.deleted")
+    incoming = Follow.objects.select_for_update().filter(target=account, follower_id__in=on_domain)
+    for follow in incoming:
+        _follow_remove(follow, kind="follow.rejected")
+    logger.info("domain blocked account_id=%s domain=%s", account.id, value)
+    return block
+
+
+@transaction.atomic
+def account_domain_block_delete(*, account: Account, domain: str) -> bool:
+    """Lift `account`'s block of `domain`. Returns False when there was none.
+
+    Follows ended by the block are not restored (as in Mastodon).
+    """
+    value = _domain_clean(domain)
+    deleted, _ = AccountDomainBlock.objects.filter(account=account, domain=value).delete()
     return bool(deleted)

@@ -91,14 +91,19 @@ def html_to_text(value: str) -> str:
     return html.unescape(value).strip()
 
 
+# The domain's labels may not end with "." or "-", so a sentence ending in a remote mention
+# ("thanks @bob@example.org.") still links it, with the same domain `extract_mentions` reports.
 MENTION_RE = re.compile(
     r"(?<![\w/@])@(?P<username>[a-zA-Z0-9_]+(?:[.-]+[a-zA-Z0-9_]+)*)"
-    r"(?:@(?P<domain>[a-zA-Z0-9.-]+(?::\d+)?))?(?![\w@])"
+    r"(?:@(?P<domain>[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?))?(?![\w@])"
 )
 HASHTAG_RE = re.compile(
     r"(?<![\w/&#])#(?P<tag>[^\W\d_][\w]{0,99}|\d+[^\W\d][\w]{0,98})", re.UNICODE
 )
-URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+# Balanced parentheses stay in the URL (Wikipedia's "Python_(programming_language)"); an
+# unbalanced closing one and trailing punctuation end it ("(see https://example.org/a).").
+URL_RE = re.compile(r"https?://(?:[^\s<>\"'()]|\([^\s<>\"'()]*\))+(?<![.,;:!?\]])", re.IGNORECASE)
 
 
 def extract_mentions(text: str) -> list[tuple[str, str]]:

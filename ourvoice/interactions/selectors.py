@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ourvoice.accounts.models import Account, Follow, Mute
-from ourvoice.interactions.models import Bookmark, Like, Repost
-from ourvoice.posts.models import Post, Visibility
-from ourvoice.posts.selectors import posts_muted_author_q, posts_visible_q
+from ourvoice.accounts.models import Account, Block, Follow, Mute
+from ourvoice.interactions.models import Bookmark, Like, Pin, Repost
+from ourvoice.posts.models import MediaAttachment, Post, Visibility
+from ourvoice.posts.selectors import posts_muted_author_q, posts_of_account, posts_visible_q
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,89 @@ def interaction_flags_for(*, viewer: Account | None, post_ids: Iterable[int]) ->
         )
 
     return ViewerFlags(liked=of(Like), reposted=of(Repost), bookmarked=of(Bookmark))
+
+
+# --- Added for the Mastodon accounts section ------------------------------------------------
+
+
+def timeline_account(
+    *,
+    viewer: Account | None,
+    account: Account,
+    page: Page,
+    pinned: bool = False,
+    exclude_replies: bool = False,
+    exclude_reblogs: bool = False,
+    only_media: bool = False,
+    tagged: str | None = None,
+) -> list[TimelineEntry]:
+    """An account's profile timeline as `viewer` may read it: its posts and boosts, newest first.
+
+    Follows Mastodon's AccountStatusesFilter: nothing when either account blocks the other;
+    `pinned` gives only the account's pinned posts; `exclude_replies` keeps self-replies
+    (threads); boosts are included unless `exclude_reblogs`, `only_media`, `tagged` or `pinned`
+    is set (boosts carry no media or tags of their own). A boost shows only when the boosted
+    post is readable by `viewer` and the boost's own audience includes `viewer`.
+    """
+    if viewer is not None and viewer.pk != account.pk:
+        blocked = Block.objects.filter(
+            Q(account=viewer, target=account) | Q(account=account, target=viewer)
+        )
+        if blocked.exists():
+            return []
+    posts = posts_of_account(viewer=viewer, account=account).filter(state=Post.State.ACTIVE)
+    if pinned:
+        posts = posts.filter(Exists(Pin.objects.filter(account=account, post=OuterRef("pk"))))
+    if exclude_replies:
+        posts = posts.filter(
+            (Q(in_reply_to__isnull=True) & Q(in_reply_to_uri=""))
+            | Q(in_reply_to_account=F("author"))
+        )
+    if only_media:
+        posts = posts.filter(Exists(MediaAttachment.objects.filter(post=OuterRef("pk"))))
+    if tagged:
+        posts = posts.filter(hashtags__name=tagged.strip().lstrip("#").lower())
+    post_rows = _window(posts, page)
+    if exclude_reblogs or only_media or tagged or pinned:
+        return [TimelineEntry(id=p.id, post=p) for p in post_rows]
+    audience = Q(visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED])
+    if viewer is not None:
+        audience |= Q(account=viewer)
+        if viewer.pk != account.pk:
+            follows = Follow.objects.filter(
+                follower=viewer, target=account, state=Follow.State.ACCEPTED
+            )
+            audience |= Q(visibility=Visibility.PRIVATE) & Exists(follows)
+    reposts = Repost.objects.filter(
+        audience,
+        account=account,
+        post__in=Post.objects.filter(posts_visible_q(viewer), state=Post.State.ACTIVE),
+    ).select_related("account", "post", "post__author")
+    return _merge(post_rows, _window(reposts, page), page)
+
+
+def likes_of_account(*, account: Account) -> QuerySet[Like]:
+    """The account's favourites of posts it may still read, newest favourite first.
+
+    Rows carry `post` and `post.author`; the Like id is the pagination cursor (Mastodon's
+    `/api/v1/favourites`).
+    """
+    readable = Post.objects.filter(posts_visible_q(account), state=Post.State.ACTIVE)
+    return (
+        Like.objects.filter(account=account, post__in=readable)
+        .select_related("post", "post__author")
+        .order_by("-id")
+    )
+
+
+def bookmarks_of_account(*, account: Account) -> QuerySet[Bookmark]:
+    """The account's bookmarks of posts it may still read, newest bookmark first.
+
+    Rows carry `post` and `post.author`; the Bookmark id is the pagination cursor.
+    """
+    readable = Post.objects.filter(posts_visible_q(account), state=Post.State.ACTIVE)
+    return (
+        Bookmark.objects.filter(account=account, post__in=readable)
+        .select_related("post", "post__author")
+        .order_by("-id")
+    )

@@ -10,7 +10,7 @@ from django.db.models.functions import Greatest
 
 from ourvoice.accounts.models import Account, Block
 from ourvoice.core import urls
-from ourvoice.core.errors import Invalid, NotAllowed, NotFound
+from ourvoice.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from ourvoice.core.outbox import outbox_record
 from ourvoice.interactions.models import Bookmark, Like, Pin, Repost
 from ourvoice.posts.models import Post, Visibility
@@ -34,22 +34,37 @@ def _check_target(account: Account, post: Post) -> None:
     raise NotFound("Record not found")
 
 
+#: A unique-constraint race is retried: the winner's row may be undone before we can read it.
+_INSERT_ATTEMPTS = 5
+
+
+def _insert(row: Like | Repost) -> bool:
+    """Insert `row` in a savepoint; False when a concurrent writer inserted the same
+    (account, post) first (the caller reads that row instead)."""
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
+
+
 @transaction.atomic
 def like_create(*, account: Account, post: Post, uri: str = "") -> Like:
     """Favourite a post (idempotent). Records `like.created` only when a row was added."""
     _check_target(account, post)
-    existing = Like.objects.filter(account=account, post=post).first()
-    if existing:
-        return existing
-    like = Like(account=account, post=post)
-    like.uri = uri or (
-        urls.activity_uri(account.username, "likes", like.id) if account.local else ""
-    )
-    try:
-        with transaction.atomic():
-            like.save(force_insert=True)
-    except IntegrityError:
-        return Like.objects.get(account=account, post=post)
+    for _attempt in range(_INSERT_ATTEMPTS):
+        existing = Like.objects.filter(account=account, post=post).first()
+        if existing:
+            return existing
+        like = Like(account=account, post=post)
+        like.uri = uri or (
+            urls.activity_uri(account.username, "likes", like.id) if account.local else ""
+        )
+        if _insert(like):
+            break
+    else:
+        raise Conflict("The post changed while you liked it; please try again.")
     Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") + 1)
     outbox_record(
         kind="like.created",
@@ -85,18 +100,18 @@ def repost_create(
         raise Invalid("This post cannot be boosted.")
     if visibility not in (Visibility.PUBLIC, Visibility.UNLISTED, Visibility.PRIVATE):
         raise Invalid("A boost must be public, unlisted or followers-only.")
-    existing = Repost.objects.filter(account=account, post=post).first()
-    if existing:
-        return existing
-    repost = Repost(account=account, post=post, visibility=visibility)
-    repost.uri = uri or (
-        urls.activity_uri(account.username, "reposts", repost.id) if account.local else ""
-    )
-    try:
-        with transaction.atomic():
-            repost.save(force_insert=True)
-    except IntegrityError:
-        return Repost.objects.get(account=account, post=post)
+    for _attempt in range(_INSERT_ATTEMPTS):
+        existing = Repost.objects.filter(account=account, post=post).first()
+        if existing:
+            return existing
+        repost = Repost(account=account, post=post, visibility=visibility)
+        repost.uri = uri or (
+            urls.activity_uri(account.username, "reposts", repost.id) if account.local else ""
+        )
+        if _insert(repost):
+            break
+    else:
+        raise Conflict("The post changed while you boosted it; please try again.")
     Post.objects.filter(pk=post.pk).update(reposts_count=F("reposts_count") + 1)
     outbox_record(
         kind="repost.created",

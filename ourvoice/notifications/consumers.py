@@ -119,7 +119,7 @@ def on_follow_requested(event: OutboxEvent) -> None:
         recipient=follow.target,
         from_account=follow.follower,
         type=T.FOLLOW_REQUEST,
-        dedupe_key=f"follow_request:{follow.follower_id}",
+        dedupe_key=f"follow_request:{follow.id}",
     )
 
 
@@ -132,8 +132,10 @@ def on_follow_accepted(event: OutboxEvent) -> None:
     )
     if follow is None or not follow.target.local:
         return
+    # Keyed by this follow's id: a request from an earlier follow (rejected, or followed and
+    # unfollowed) must neither hide this follow's `follow` nor a new request's notification.
     requested = Notification.objects.filter(
-        recipient=follow.target, dedupe_key=f"follow_request:{follow.follower_id}"
+        recipient=follow.target, dedupe_key=f"follow_request:{follow.id}"
     ).exists()
     if requested:
         return

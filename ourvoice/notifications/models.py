@@ -45,3 +45,28 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} for {self.recipient_id}"
+
+
+class Marker(models.Model):
+    """Where an account stopped reading a timeline (Mastodon's read markers).
+
+    Clients sync the position across devices through `GET/POST /api/v1/markers`. One row per
+    (account, timeline); `version` counts the writes (Mastodon's `lock_version`).
+    """
+
+    class Timeline(models.TextChoices):
+        HOME = "home", "Home"
+        NOTIFICATIONS = "notifications", "Notifications"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="markers")
+    timeline = models.CharField(max_length=16, choices=Timeline.choices)
+    #: Id of the last status (home) or notification read; 0 means nothing read yet.
+    last_read_id = models.BigIntegerField(default=0)
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "timeline"], name="marker_once")]
+
+    def __str__(self) -> str:
+        return f"{self.timeline} marker of {self.account_id}"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ourvoice.accounts.models import Account
 from ourvoice.core.errors import NotFound
-from ourvoice.notifications.models import Notification
+from ourvoice.notifications.models import Marker, Notification
 from ourvoice.posts.models import Post
 
 
@@ -21,8 +21,12 @@ def notifications_for(
 ) -> QuerySet[Notification]:
     """The recipient's visible notifications, newest first; posts no longer readable drop out."""
     qs = (
-        Notification.objects.filter(recipient=recipient, dismissed=False)
+        Notification.objects.filter(
+            recipient=recipient, dismissed=False, from_account__suspended_at__isnull=True
+        )
         .exclude(post__state__in=[Post.State.DELETED, Post.State.REMOVED])
+        # An archived post stays readable only for its author (posts_visible_q).
+        .exclude(Q(post__state=Post.State.ARCHIVED) & ~Q(post__author=recipient))
         .select_related("from_account", "post", "post__author")
         .order_by("-id")
     )
@@ -47,3 +51,26 @@ def notification_get(*, recipient: Account, notification_id: int | str) -> Notif
     if item is None:
         raise NotFound("Record not found")
     return item
+
+
+def markers_get(*, account: Account, timelines: Iterable[str]) -> dict[str, Marker]:
+    """The account's read markers for the asked timelines, keyed by timeline, in one query.
+
+    Unknown timeline names are ignored. A `notifications` marker is always returned when asked,
+    as an unsaved row with `last_read_id=0` and `version=0` if never set: Elk reads
+    `markers.notifications.last_read_id` without a null check (mastodon-api.md §2.1). An unset
+    `home` marker is left out, as Mastodon does.
+    """
+    wanted = [t for t in dict.fromkeys(timelines) if t in Marker.Timeline.values]
+    if not wanted:
+        return {}
+    found = {m.timeline: m for m in Marker.objects.filter(account=account, timeline__in=wanted)}
+    if Marker.Timeline.NOTIFICATIONS in wanted and Marker.Timeline.NOTIFICATIONS not in found:
+        found[Marker.Timeline.NOTIFICATIONS] = Marker(
+            account=account,
+            timeline=Marker.Timeline.NOTIFICATIONS,
+            last_read_id=0,
+            version=0,
+            updated_at=account.created_at,
+        )
+    return {t: found[t] for t in wanted if t in found}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Mute
-from ourvoice.core.errors import NotFound
-from ourvoice.notifications.models import Notification
+from ourvoice.core.errors import Invalid, NotFound
+from ourvoice.notifications.models import Marker, Notification
 from ourvoice.posts.models import Post
 
 
@@ -20,7 +22,9 @@ def notification_allowed(*, recipient: Account, from_account: Account) -> bool:
         return False
     if Block.objects.filter(account=from_account, target=recipient).exists():
         return False
-    if Mute.objects.filter(account=recipient, target=from_account, notifications=True).exists():
+    mutes = Mute.objects.filter(account=recipient, target=from_account, notifications=True)
+    # A mute with an expiry stops filtering once it has expired (Mastodon's timed mutes).
+    if mutes.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())).exists():
         return False
     return not (
         from_account.domain
@@ -79,3 +83,38 @@ def notification_dismiss(*, recipient: Account, notification_id: int | str) -> N
 def notification_clear(*, recipient: Account) -> int:
     """Dismiss all of the recipient's notifications; returns how many."""
     return Notification.objects.filter(recipient=recipient, dismissed=False).update(dismissed=True)
+
+
+def marker_set(*, account: Account, timeline: str, last_read_id: int) -> Marker:
+    """Store where `account` stopped reading `timeline` ("home" or "notifications").
+
+    Creates the row on first use; every later call moves `last_read_id` (backwards too, as
+    Mastodon allows) and increments `version` with one atomic UPDATE, so concurrent writers
+    from several devices never lose a version step. Raises Invalid for an unknown timeline or
+    a negative id. Returns the stored row.
+    """
+    if timeline not in Marker.Timeline.values:
+        raise Invalid(f"Unknown timeline {timeline!r}", field="timeline")
+    if last_read_id < 0:
+        raise Invalid("last_read_id must be a positive id", field="last_read_id")
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Marker.objects.filter(account=account, timeline=timeline).update(
+            last_read_id=last_read_id, version=F("version") + 1, updated_at=now
+        )
+        if not updated:
+            try:
+                with transaction.atomic():
+                    Marker.objects.create(
+                        account=account,
+                        timeline=timeline,
+                        last_read_id=last_read_id,
+                        version=1,
+                        updated_at=now,
+                    )
+            except IntegrityError:
+                # Another request created it between our UPDATE and INSERT: update it now.
+                Marker.objects.filter(account=account, timeline=timeline).update(
+                    last_read_id=last_read_id, version=F("version") + 1, updated_at=now
+                )
+    return Marker.objects.get(account=account, timeline=timeline)

@@ -182,3 +182,34 @@ class MediaAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+
+class FeedEntry(models.Model):
+    """One item of a local account's home feed, written when the item is published.
+
+    Fan-out on write (as Mastodon's FeedManager): a post lands in the feeds of its author and
+    accepted local followers; a boost in the feeds of the booster's followers. Reading a home
+    page is then one index range scan on (owner, entry_id). `entry_id` is the post's id, or the
+    boost's id for a boost (`repost_id` set, `actor` the booster).
+    """
+
+    id = SnowflakeIdField()
+    owner = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    entry_id = models.BigIntegerField()
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
+    #: The id of an `interactions.Repost` when this entry is a boost.
+    repost_id = models.BigIntegerField(null=True, blank=True)
+    #: Whose activity put it here: the post's author, or the booster.
+    actor = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "entry_id"], name="feed_entry_once")
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-entry_id"], name="feed_owner_entry"),
+            models.Index(fields=["owner", "actor"], name="feed_owner_actor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"feed {self.owner_id}: {self.entry_id}"

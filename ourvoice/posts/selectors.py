@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, When
+from django.db.models.functions import Length, TruncDate
+from django.utils import timezone
 
 from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Follow, Mute
 from ourvoice.core.errors import NotFound
-from ourvoice.posts.models import Mention, Post, Visibility
+from ourvoice.posts.models import Hashtag, Mention, Post, Visibility
 
 
 def posts_visible_q(viewer: Account | None) -> Q:
@@ -119,3 +125,197 @@ def post_context(*, viewer: Account | None, post: Post) -> tuple[list[Post], lis
         descendants.append(item)
         stack.extend(reversed(children.get(item.pk, [])))
     return ancestors, descendants
+
+
+# --- Search, hashtags and trends ---------------------------------------------------------------
+
+#: At most this many words of a search query are matched (each one must appear).
+SEARCH_MAX_TERMS = 8
+
+
+def posts_search(
+    *,
+    viewer: Account,
+    query: str,
+    limit: int,
+    offset: int = 0,
+    account_id: int | None = None,
+    max_id: int | None = None,
+    min_id: int | None = None,
+) -> list[Post]:
+    """Posts `viewer` may read that contain every word of `query`, newest first.
+
+    Local posts match on what the author typed (`source`), remote ones on their HTML
+    `content`; the content warning matches too. Posts of muted authors are left out, as in
+    Mastodon's search. This is a case-insensitive scan (`icontains`), fine for a small instance;
+    a PostgreSQL `search_vector` column with a GIN index is the upgrade path and keeps this
+    signature. An empty query finds nothing.
+    """
+    terms = query.split()[:SEARCH_MAX_TERMS]
+    if not terms:
+        return []
+    qs = Post.objects.filter(
+        posts_visible_q(viewer), posts_muted_author_q(viewer), state=Post.State.ACTIVE
+    )
+    for term in terms:
+        qs = qs.filter(
+            Q(local=True, source__icontains=term)
+            | Q(local=False, content__icontains=term)
+            | Q(spoiler_text__icontains=term)
+        )
+    if account_id is not None:
+        qs = qs.filter(author_id=account_id)
+    if max_id is not None:
+        qs = qs.filter(id__lt=max_id)
+    if min_id is not None:
+        qs = qs.filter(id__gt=min_id)
+    return list(qs.select_related("author").order_by("-id")[offset : offset + limit])
+
+
+def post_find_by_url(*, viewer: Account | None, url: str) -> Post | None:
+    """The post whose ActivityPub id or web page is exactly `url`, if `viewer` may read it.
+
+    Only posts stored here are found; fetching unknown remote posts is federation's job.
+    """
+    if not url:
+        return None
+    return (
+        Post.objects.filter(posts_visible_q(viewer))
+        .filter(Q(uri=url) | Q(url=url))
+        .select_related("author")
+        .first()
+    )
+
+
+def _hashtag_name(name: str) -> str:
+    return (name or "").strip().lstrip("#").lower()
+
+
+def hashtag_get(*, name: str) -> Hashtag:
+    """The hashtag called `name` (case-insensitive, a leading '#' ignored), else NotFound."""
+    tag = Hashtag.objects.filter(name=_hashtag_name(name)).first()
+    if tag is None:
+        raise NotFound("Record not found")
+    return tag
+
+
+def hashtags_search(*, query: str, limit: int, offset: int = 0) -> list[Hashtag]:
+    """Hashtags whose name starts with `query` ('#' stripped): the exact name first, then the
+    shortest names. An empty query finds nothing."""
+    name = _hashtag_name(query)
+    if not name or any(c.isspace() for c in name):
+        return []
+    exact = Case(When(name=name, then=0), default=1, output_field=IntegerField())
+    return list(
+        Hashtag.objects.filter(name__startswith=name)
+        .annotate(exact=exact, length=Length("name"))
+        .order_by("exact", "length", "name")[offset : offset + limit]
+    )
+
+
+@dataclass(frozen=True)
+class HashtagDay:
+    """One day of a hashtag's history: posts that used it and their distinct authors."""
+
+    day: date
+    uses: int
+    accounts: int
+
+
+def _utc_today(now: datetime | None) -> date:
+    return (now or timezone.now()).astimezone(UTC).date()
+
+
+def hashtags_history(
+    *, hashtag_ids: Iterable[int], days: int = 7, now: datetime | None = None
+) -> dict[int, list[HashtagDay]]:
+    """Daily use of each hashtag over the last `days` UTC days (today first), zero-filled.
+
+    Counts active public posts (local and remote) of unsuspended authors, in one query
+    whatever the number of hashtags (Mastodon's Tag `history`).
+    """
+    ids = list(dict.fromkeys(hashtag_ids))
+    if not ids:
+        return {}
+    today = _utc_today(now)
+    first = today - timedelta(days=days - 1)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    through = Post.hashtags.through
+    rows = (
+        through.objects.filter(
+            hashtag_id__in=ids,
+            post__published_at__gte=start,
+            post__state=Post.State.ACTIVE,
+            post__visibility=Visibility.PUBLIC,
+            post__author__suspended_at__isnull=True,
+        )
+        .annotate(day=TruncDate("post__published_at", tzinfo=UTC))
+        .values("hashtag_id", "day")
+        .annotate(uses=Count("post_id"), accounts=Count("post__author_id", distinct=True))
+    )
+    counts: dict[tuple[int, date], tuple[int, int]] = {}
+    for row in rows:
+        day = row["day"]
+        if isinstance(day, datetime):
+            day = day.date()
+        elif isinstance(day, str):  # some backends hand the truncated date back as text
+            day = date.fromisoformat(day[:10])
+        counts[(row["hashtag_id"], day)] = (row["uses"], row["accounts"])
+    result: dict[int, list[HashtagDay]] = {}
+    for tag_id in ids:
+        history = []
+        for back in range(days):
+            day = today - timedelta(days=back)
+            uses, accounts = counts.get((tag_id, day), (0, 0))
+            history.append(HashtagDay(day=day, uses=uses, accounts=accounts))
+        result[tag_id] = history
+    return result
+
+
+def hashtags_trending(*, days: int = 7, limit: int = 10, offset: int = 0) -> list[Hashtag]:
+    """Hashtags of public local posts from the last `days` days, most distinct authors first.
+
+    Posts of suspended or silenced authors do not count. Each row carries `accounts` and
+    `uses` (posts) annotations. One query.
+    """
+    since = timezone.now() - timedelta(days=days)
+    return list(
+        Hashtag.objects.filter(
+            posts__local=True,
+            posts__visibility=Visibility.PUBLIC,
+            posts__state=Post.State.ACTIVE,
+            posts__published_at__gte=since,
+            posts__author__suspended_at__isnull=True,
+            posts__author__silenced_at__isnull=True,
+        )
+        .annotate(
+            accounts=Count("posts__author", distinct=True), uses=Count("posts", distinct=True)
+        )
+        .order_by("-accounts", "-uses", "name")[offset : offset + limit]
+    )
+
+
+def posts_trending(
+    *, viewer: Account | None, days: int = 2, limit: int = 20, offset: int = 0
+) -> list[Post]:
+    """Public posts of the last `days` days with at least one like or boost, the most liked
+    and boosted first.
+
+    Only posts `viewer` may read; silenced authors and, for a signed-in viewer, muted ones are
+    left out. One query.
+    """
+    since = timezone.now() - timedelta(days=days)
+    return list(
+        Post.objects.filter(
+            posts_visible_q(viewer),
+            posts_muted_author_q(viewer),
+            state=Post.State.ACTIVE,
+            visibility=Visibility.PUBLIC,
+            published_at__gte=since,
+            author__silenced_at__isnull=True,
+        )
+        .annotate(score=F("likes_count") + F("reposts_count"))
+        .filter(score__gt=0)
+        .select_related("author")
+        .order_by("-score", "-id")[offset : offset + limit]
+    )

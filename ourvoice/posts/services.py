@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -53,11 +54,17 @@ def _validate(
         raise Invalid("Language must be an ISO 639 code", field="language")
 
 
+def _mention_domain(domain: str) -> str:
+    """The stored form of a mentioned domain: "" for this instance (`@bob@our.host` is local)."""
+    value = urls.normalize_domain(domain) if domain else ""
+    return "" if value == urls.normalize_domain(settings.OURVOICE_DOMAIN) else value
+
+
 def _resolve_mentions(text: str) -> list[Account]:
     accounts: list[Account] = []
     for username, domain in extract_mentions(text):
         account = (
-            Account.objects.filter(username__iexact=username, domain=domain or "")
+            Account.objects.filter(username__iexact=username, domain=_mention_domain(domain))
             .exclude(suspended_at__isnull=False)
             .first()
         )
@@ -70,7 +77,7 @@ def _render(text: str, mentioned: list[Account]) -> str:
     by_key = {(a.username.lower(), a.domain): a.url or a.uri for a in mentioned}
 
     def mention_url(username: str, domain: str) -> str | None:
-        return by_key.get((username.lower(), domain))
+        return by_key.get((username.lower(), _mention_domain(domain)))
 
     return render_plain_text(text, mention_url=mention_url, hashtag_url=urls.hashtag_url)
 
@@ -139,10 +146,12 @@ def post_create(
         text=text, spoiler_text=spoiler_text, visibility=visibility, media=media, language=language
     )
     if in_reply_to is not None:
+        # The block check comes first: posts_visible_q also hides the posts of accounts that
+        # blocked the author, which would turn this clear refusal into a NotFound.
+        if Block.objects.filter(account_id=in_reply_to.author_id, target=author).exists():
+            raise NotAllowed("You cannot reply to this account")
         if not Post.objects.filter(posts_visible_q(author), pk=in_reply_to.pk).exists():
             raise NotFound("The post you are replying to does not exist")
-        if Block.objects.filter(account=in_reply_to.author, target=author).exists():
-            raise NotAllowed("You cannot reply to this account")
     mentioned = _resolve_mentions(text)
     post = Post(
         author=author,

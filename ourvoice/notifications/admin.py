@@ -1,0 +1,49 @@
+"""Read-only admin list of notifications, with a "Dismiss" action that goes through the service."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from ourvoice.core.errors import NotFound
+from ourvoice.notifications.models import Notification
+from ourvoice.notifications.services import notification_dismiss
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("id", "recipient", "type", "from_account", "post", "dismissed", "created_at")
+    list_filter = ("type", "dismissed")
+    list_select_related = ("recipient", "from_account", "post")
+    search_fields = (
+        "recipient__username",
+        "from_account__username",
+        "from_account__domain",
+        "dedupe_key",
+    )
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    show_full_result_count = False
+    actions = ("dismiss",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Dismiss selected notifications")
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        """Dismiss each selected notification for its recipient, as the recipient would."""
+        done = 0
+        for item in queryset.select_related("recipient").filter(dismissed=False):
+            try:
+                notification_dismiss(recipient=item.recipient, notification_id=item.pk)
+            except NotFound:  # deleted meanwhile
+                continue
+            done += 1
+        self.message_user(request, f"Dismissed {done} notification(s).", messages.SUCCESS)

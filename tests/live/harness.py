@@ -1,0 +1,224 @@
+"""A real OUR Voice instance for integration tests: its own PostgreSQL database and Redis
+database, `manage.py migrate`, gunicorn (2 workers) and a Celery worker on loopback.
+
+Used by the client tests (Mastodon.py, toot, browsers) and the federation end-to-end tests,
+which start two of these side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import redis
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_admin_conninfo() -> str:
+    db = settings.DATABASES["default"]
+    parts = [
+        f"host={db.get('HOST') or '127.0.0.1'}",
+        f"port={db.get('PORT') or 5432}",
+        f"user={db.get('USER') or 'postgres'}",
+        "dbname=postgres",
+    ]
+    if db.get("PASSWORD"):
+        parts.append(f"password={db['PASSWORD']}")
+    return " ".join(parts)
+
+
+def _pg_url(name: str) -> str:
+    db = settings.DATABASES["default"]
+    auth = db.get("USER") or "postgres"
+    if db.get("PASSWORD"):
+        auth += f":{db['PASSWORD']}"
+    return f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{name}"
+
+
+class LiveInstance:
+    """One running instance. `start()` and `stop()` are idempotent; always call `stop()`."""
+
+    def __init__(self, name: str, *, redis_db: int, **env_extra: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.domain = f"127.0.0.1:{self.port}"
+        self.base = f"http://{self.domain}"
+        self.db_name = f"ourvoice_live_{name}"
+        redis_base = settings.REDIS_URL.rsplit("/", 1)[0]
+        self.redis_url = f"{redis_base}/{redis_db}"
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OURVOICE_", "MODERATION_", "DJANGO_"))
+        }
+        self.env.update(
+            DATABASE_URL=_pg_url(self.db_name),
+            REDIS_URL=self.redis_url,
+            OURVOICE_SECRET_KEY=f"live-test-secret-{name}",
+            OURVOICE_DEBUG="0",
+            OURVOICE_SCHEME="http",
+            OURVOICE_DOMAIN=self.domain,
+            OURVOICE_RATE_LIMITS="off",
+            OURVOICE_REGISTRATION="open",
+            OURVOICE_OAUTH_PASSWORD_GRANT="on",
+            OURVOICE_ALLOWED_PRIVATE_ADDRESSES="127.0.0.0/8",
+            DJANGO_SETTINGS_MODULE="ourvoice.settings",
+            PYTHONUNBUFFERED="1",
+        )
+        self.env.update(env_extra)
+        self.procs: list[subprocess.Popen] = []
+        self.logs: dict[str, Path] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> LiveInstance:
+        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        redis.Redis.from_url(self.redis_url).flushdb()
+        self.manage("migrate", "--noinput")
+        self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "ourvoice.wsgi",
+                "-w",
+                "2",
+                "-b",
+                self.domain,
+                "--timeout",
+                "60",
+                "--log-level",
+                "warning",
+            ],
+        )
+        self._spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ourvoice",
+                "worker",
+                "-Q",
+                "inbox,delivery,default",
+                "-c",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "info",
+            ],
+        )
+        self.wait_healthy()
+        return self
+
+    def _spawn(self, role: str, cmd: list[str]) -> None:
+        log = Path(f"/tmp/ourvoice-live-{self.name}-{role}.log")
+        self.logs[role] = log
+        handle = log.open("wb")
+        self.procs.append(
+            subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{self.name}: a process exited early\n{self.tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not become healthy\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        out = []
+        for role, path in self.logs.items():
+            with contextlib.suppress(OSError):
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {role} ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.procs.clear()
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn,
+        ):
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def create_user(
+        self,
+        username: str,
+        password: str = "correct horse battery staple",
+        *,
+        admin: bool = False,
+        locked: bool = False,
+    ) -> dict[str, str]:
+        args = [
+            "create_account",
+            username,
+            "--email",
+            f"{username}@example.org",
+            "--password",
+            password,
+        ]
+        if admin:
+            args.append("--admin")
+        if locked:
+            args.append("--locked")
+        self.manage(*args)
+        return {"username": username, "email": f"{username}@example.org", "password": password}
