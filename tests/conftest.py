@@ -97,4 +97,7 @@ def _fast_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings) -> None:
     """PBKDF2's 10^6 rounds cost ~0.5 s per password; tests don't need that protection."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "ourvoice.core.hashers.RandomSecretHasher",
+    ]

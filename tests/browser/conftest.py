@@ -62,7 +62,6 @@ def browser_settings(settings):
     """Plain-http loopback: session and CSRF cookies must not be Secure-only."""
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings
 
 

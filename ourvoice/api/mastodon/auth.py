@@ -21,6 +21,10 @@ class InvalidToken(Exception):
     """The request carried a token that does not exist, expired or was revoked."""
 
 
+class PendingApproval(Exception):
+    """The token is valid but its user signed up under approval and waits for an admin."""
+
+
 def bearer_token(request: Any) -> str | None:
     """The token from `Authorization: Bearer`, or the `access_token` query parameter."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -31,7 +35,10 @@ def bearer_token(request: Any) -> str | None:
 
 
 def access_token_lookup(raw: str) -> AccessToken | None:
-    """The live token row for this bearer string (user and application loaded), else None."""
+    """The live token row for this bearer string (user and application loaded), else None.
+
+    Raises PendingApproval for a user whose sign-up an admin has not approved yet.
+    """
     checksum = hashlib.sha256(raw.encode()).hexdigest()
     token = (
         AccessToken.objects.select_related("user", "user__account", "application")
@@ -41,6 +48,8 @@ def access_token_lookup(raw: str) -> AccessToken | None:
     if token is None or token.expires <= timezone.now():
         return None
     if token.user_id is not None and not token.user.is_active:
+        if token.user.approval == token.user.Approval.PENDING:
+            raise PendingApproval()
         return None
     return token
 

@@ -9,7 +9,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from ourvoice.api.mastodon.auth import InvalidToken
+from ourvoice.api.mastodon.auth import InvalidToken, PendingApproval
 from ourvoice.core import errors
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ def mastodon_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     """DRF exception handler used by every Mastodon API view."""
     if isinstance(exc, ApiError):
         return error_body(exc.status, exc.message, **exc.extra)
+    if isinstance(exc, PendingApproval):
+        return error_body(403, "Your login is currently pending approval")
     unauthenticated = exceptions.NotAuthenticated | exceptions.AuthenticationFailed
     if isinstance(exc, InvalidToken | unauthenticated):
         return error_body(401, INVALID_TOKEN)

@@ -12,12 +12,6 @@ from ourvoice.core.models import OutboxEvent
 from tests.factories import RemoteAccountFactory, local_account
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """PBKDF2 costs ~0.3 s per hash; these tests check logins, not hashing strength."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alice(db) -> Account:
     return local_account("alice")

@@ -58,12 +58,6 @@ DENIED_DESCRIPTION = quote("The resource owner or authorization server denied th
 CODE_INPUT = re.compile(r'<code class="token" id="code">([^<]+)</code>')
 
 
-@pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    """Client secrets and passwords are hashed; MD5 keeps the tests fast (never in production)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def register(**data) -> dict:
     data.setdefault("client_name", "Test app")
     data.setdefault("redirect_uris", OOB)

@@ -46,12 +46,6 @@ RELATIONSHIP_KEYS = {
 BOOLEAN_KEYS = RELATIONSHIP_KEYS - {"id", "languages", "note"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """PBKDF2 costs ~0.3 s per user; these tests are about the API, not hashing strength."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def ok(response, status: int = 200):
     assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/json")

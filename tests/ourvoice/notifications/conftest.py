@@ -14,12 +14,6 @@ from ourvoice.posts.services import post_create
 from tests.factories import RemoteAccountFactory, local_account
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings) -> None:
-    """Each local account hashes a password; the default hasher costs ~0.4 s per account."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alice(db) -> Account:
     return local_account("alice")

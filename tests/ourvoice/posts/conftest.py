@@ -74,9 +74,3 @@ def make_remote_post(db) -> Callable[..., Post]:
         return post
 
     return make
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """`local_account` sets a password; the default PBKDF2 costs most of a second per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
