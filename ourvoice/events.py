@@ -12,8 +12,10 @@ import logging
 
 from celery import shared_task
 
+from ourvoice.core.models import OutboxEvent
 from ourvoice.core.outbox import Consumer, outbox_event_dispatch, outbox_pending_ids
 from ourvoice.notifications import consumers as notification_consumers
+from ourvoice.posts.feeds import feed_backfill, feed_remove_actor
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +41,38 @@ EVENT_KINDS = {
     "like.deleted": ["like_id", "account_id", "post_id", "uri"],
     "repost.created": ["repost_id", "account_id", "post_id"],
     "repost.deleted": ["repost_id", "account_id", "post_id", "uri"],
+    "report.created": ["report_id", "reporter_id", "target_account_id", "post_ids"],
     "pin.created": ["pin_id", "account_id", "post_id"],
     "pin.deleted": ["account_id", "post_id"],
 }
 
+# --- Home feeds: follows and blocks change what fan-out on write put in a feed. -------------
+
+
+def feed_on_follow_accepted(event: OutboxEvent) -> None:
+    """A new follower sees the followed account's recent posts at once (as Mastodon merges)."""
+    feed_backfill(owner_id=event.payload["follower_id"], author_id=event.payload["target_id"])
+
+
+def feed_on_follow_ended(event: OutboxEvent) -> None:
+    """An unfollow (or a rejected/revoked follow) takes that account out of the feed."""
+    feed_remove_actor(owner_id=event.payload["follower_id"], actor_id=event.payload["target_id"])
+
+
+def feed_on_block(event: OutboxEvent) -> None:
+    """A block empties both feeds of the other side's posts and boosts."""
+    account, target = event.payload["account_id"], event.payload["target_id"]
+    feed_remove_actor(owner_id=account, actor_id=target)
+    feed_remove_actor(owner_id=target, actor_id=account)
+
+
 CONSUMERS: dict[str, list[Consumer]] = {
     "account.created": [notification_consumers.on_account_created],
     "follow.requested": [notification_consumers.on_follow_requested],
-    "follow.accepted": [notification_consumers.on_follow_accepted],
+    "follow.accepted": [notification_consumers.on_follow_accepted, feed_on_follow_accepted],
+    "follow.rejected": [feed_on_follow_ended],
+    "follow.deleted": [feed_on_follow_ended],
+    "block.created": [feed_on_block],
     "post.created": [notification_consumers.on_post_created],
     "post.updated": [notification_consumers.on_post_updated],
     "like.created": [notification_consumers.on_like_created],

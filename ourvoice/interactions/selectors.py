@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ourvoice.accounts.models import Account, Block, Follow, Mute
+from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Follow, Mute
 from ourvoice.interactions.models import Bookmark, Like, Pin, Repost
-from ourvoice.posts.models import MediaAttachment, Post, Visibility
+from ourvoice.posts.models import FeedEntry, MediaAttachment, Post, Visibility
 from ourvoice.posts.selectors import posts_muted_author_q, posts_of_account, posts_visible_q
 
 
@@ -33,16 +33,17 @@ class Page:
     limit: int = 20
 
 
-def _window(qs: QuerySet, page: Page) -> list:
+def _window(qs: QuerySet, page: Page, *, key: str = "id") -> list:
+    """Apply Mastodon's cursors to `qs` on the snowflake column `key`, newest first."""
     if page.max_id is not None:
-        qs = qs.filter(id__lt=page.max_id)
+        qs = qs.filter(**{f"{key}__lt": page.max_id})
     if page.since_id is not None:
-        qs = qs.filter(id__gt=page.since_id)
+        qs = qs.filter(**{f"{key}__gt": page.since_id})
     if page.min_id is not None:
-        rows = list(qs.filter(id__gt=page.min_id).order_by("id")[: page.limit])
+        rows = list(qs.filter(**{f"{key}__gt": page.min_id}).order_by(key)[: page.limit])
         rows.reverse()
         return rows
-    return list(qs.order_by("-id")[: page.limit])
+    return list(qs.order_by(f"-{key}")[: page.limit])
 
 
 def _merge(posts: list[Post], reposts: list[Repost], page: Page) -> list[TimelineEntry]:
@@ -55,40 +56,56 @@ def _merge(posts: list[Post], reposts: list[Repost], page: Page) -> list[Timelin
 
 
 def timeline_home(*, viewer: Account, page: Page) -> list[TimelineEntry]:
-    """Posts and boosts by the viewer and the accounts it follows, newest first."""
-    followed = Follow.objects.filter(follower=viewer, state=Follow.State.ACCEPTED)
-    authors = Q(author__in=followed.values("target_id")) | Q(author=viewer)
-    posts = (
-        Post.objects.filter(
-            authors, posts_visible_q(viewer), posts_muted_author_q(viewer), state=Post.State.ACTIVE
+    """The viewer's home feed, newest first: its own posts, and the posts and boosts of the
+    accounts it follows, as fan-out on write put them in `FeedEntry` (`ourvoice.posts.feeds`).
+
+    Read-time filters cover what may have changed since: deleted, removed or archived posts,
+    suspended authors, mutes (with expiry), blocks both ways and the viewer's domain blocks.
+    """
+    now = timezone.now()
+    live_mutes = Mute.objects.filter(account=viewer).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    author = OuterRef("post__author")
+    qs = (
+        FeedEntry.objects.filter(
+            owner=viewer, post__state=Post.State.ACTIVE, post__author__suspended_at__isnull=True
+        )
+        .exclude(Exists(live_mutes.filter(target=OuterRef("actor"))))
+        .exclude(Exists(live_mutes.filter(target=author)))
+        .exclude(
+            Exists(
+                Block.objects.filter(
+                    Q(account=viewer, target=author) | Q(account=author, target=viewer)
+                )
+            )
         )
         .exclude(
-            # Replies to people the viewer does not follow stay out (Mastodon's home filter),
-            # except the viewer's own posts, which are always shown.
-            ~Q(visibility=Visibility.DIRECT)
-            & ~Q(author=viewer)
-            & Q(in_reply_to_account__isnull=False)
-            & ~Q(in_reply_to_account__in=followed.values("target_id"))
-            & ~Q(in_reply_to_account=viewer)
+            Exists(
+                AccountDomainBlock.objects.filter(
+                    account=viewer, domain=OuterRef("post__author__domain")
+                )
+            )
         )
-        .select_related("author")
+        .select_related("post", "post__author")
     )
-    # A muted booster's boosts are hidden too, not only boosts of muted authors' posts.
-    muted_booster = Mute.objects.filter(account=viewer, target=OuterRef("account")).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-    )
+    rows = _window(qs, page, key="entry_id")
+    repost_ids = [row.repost_id for row in rows if row.repost_id]
     reposts = (
-        Repost.objects.filter(
-            account__in=followed.filter(show_reblogs=True).values("target_id"),
-            post__in=Post.objects.filter(
-                posts_visible_q(viewer), posts_muted_author_q(viewer), state=Post.State.ACTIVE
-            ),
-        )
-        .exclude(Exists(muted_booster))
-        .select_related("account", "post", "post__author")
+        {r.id: r for r in Repost.objects.filter(id__in=repost_ids).select_related("account")}
+        if repost_ids
+        else {}
     )
-    return _merge(_window(posts, page), _window(reposts, page), page)
-
+    entries: list[TimelineEntry] = []
+    for row in rows:
+        if row.repost_id is None:
+            entries.append(TimelineEntry(id=row.entry_id, post=row.post))
+            continue
+        repost = reposts.get(row.repost_id)
+        if repost is not None:
+            repost.post = row.post
+            entries.append(TimelineEntry(id=row.entry_id, post=row.post, repost=repost))
+    return entries
 
 def timeline_public(
     *,

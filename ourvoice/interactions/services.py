@@ -13,6 +13,7 @@ from ourvoice.core import urls
 from ourvoice.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from ourvoice.core.outbox import outbox_record
 from ourvoice.interactions.models import Bookmark, Like, Pin, Repost
+from ourvoice.posts.feeds import feed_fanout_repost, feed_remove_repost
 from ourvoice.posts.models import Post, Visibility
 from ourvoice.posts.selectors import posts_visible_q
 
@@ -113,6 +114,7 @@ def repost_create(
     else:
         raise Conflict("The post changed while you boosted it; please try again.")
     Post.objects.filter(pk=post.pk).update(reposts_count=F("reposts_count") + 1)
+    feed_fanout_repost(repost_id=repost.id, post=post, booster=account)
     outbox_record(
         kind="repost.created",
         payload={"repost_id": repost.id, "account_id": account.id, "post_id": post.id},
@@ -130,6 +132,7 @@ def repost_delete(*, account: Account, post: Post) -> bool:
     if not deleted:
         return False
     Post.objects.filter(pk=post.pk).update(reposts_count=Greatest(F("reposts_count") - 1, 0))
+    feed_remove_repost(repost_id=repost.id)
     outbox_record(
         kind="repost.deleted",
         payload={

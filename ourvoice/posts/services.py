@@ -17,6 +17,7 @@ from ourvoice.core import urls
 from ourvoice.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from ourvoice.core.html import extract_hashtags, extract_mentions, render_plain_text
 from ourvoice.core.outbox import outbox_record
+from ourvoice.posts.feeds import feed_fanout_post
 from ourvoice.posts.models import Hashtag, MediaAttachment, Mention, Post, PostEdit, Visibility
 from ourvoice.posts.selectors import posts_visible_q
 
@@ -185,6 +186,7 @@ def post_create(
     Account.objects.filter(pk=author.pk).update(
         statuses_count=F("statuses_count") + 1, last_status_at=post.published_at
     )
+    feed_fanout_post(post=post)
     outbox_record(kind="post.created", payload={"post_id": post.id, "author_id": author.id})
     logger.info(
         "post created post_id=%s author_id=%s visibility=%s", post.id, author.id, visibility

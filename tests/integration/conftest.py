@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -49,10 +49,22 @@ def worker_database_url() -> str:
     return f"postgres://{auth}@{host}:{port}/{quote(db['NAME'], safe='')}"
 
 
+def broker_url() -> str:
+    """The broker for worker tests: a Redis database of its own.
+
+    Django's `RedisCache.clear()` is a FLUSHDB, and the shared test fixtures clear the cache
+    before every test, so any other test run sharing `REDIS_URL` would wipe queued messages.
+    An explicit CELERY_BROKER_URL is used as given.
+    """
+    if settings.CELERY_BROKER_URL != settings.REDIS_URL:
+        return settings.CELERY_BROKER_URL
+    return urlunsplit(urlsplit(settings.REDIS_URL)._replace(path="/15"))
+
+
 def redis_client():
     import redis
 
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    return redis.Redis.from_url(broker_url())
 
 
 def flush_celery_queues() -> None:
@@ -145,7 +157,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[], Worker]]:
         DJANGO_SETTINGS_MODULE="ourvoice.settings",
         DATABASE_URL=worker_database_url(),
         REDIS_URL=settings.REDIS_URL,
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_BROKER_URL=broker_url(),
         OURVOICE_SECRET_KEY=settings.SECRET_KEY,
         OURVOICE_DOMAIN="testserver",
         OURVOICE_SCHEME=settings.OURVOICE_SCHEME,
@@ -159,12 +171,15 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[], Worker]]:
         workers.append(worker)
         return worker.start()
 
-    previous = celery_app.conf.task_always_eager
+    previous = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
     celery_app.conf.task_always_eager = False  # tasks go through Redis to the real worker
+    celery_app.conf.broker_url = broker_url()
+    celery_app.close()  # drop pooled connections to the previous broker
     try:
         yield start
     finally:
-        celery_app.conf.task_always_eager = previous
+        celery_app.conf.task_always_eager, celery_app.conf.broker_url = previous
+        celery_app.close()
         for worker in workers:
             worker.stop()
         flush_celery_queues()
