@@ -301,8 +301,9 @@ def write_section(name: str, markdown: str) -> None:
         path.read_text()
         if path.exists()
         else (
-            "# Benchmarks\n\nFigures written by the scripts under `bench/`; each section is replaced "
-            "by the next run of its script. Machine: the project's standard 2-core box unless noted.\n"
+            "# Benchmarks\n\nFigures written by the scripts under `bench/`; each section is "
+            "replaced by the next run of its script. Machine: the project's standard 2-core box "
+            "unless noted.\n"
         )
     )
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"

@@ -107,13 +107,15 @@ def timeline_home(*, viewer: Account, page: Page) -> list[TimelineEntry]:
             entries.append(TimelineEntry(id=row.entry_id, post=row.post, repost=repost))
     return entries
 
+
 def timeline_public(
     *,
     viewer: Account | None,
     page: Page,
     local: bool = False,
     remote: bool = False,
-    hashtag: str | None = None, only_media: bool = False,
+    hashtag: str | None = None,
+    only_media: bool = False,
 ) -> list[TimelineEntry]:
     """Public posts (not boosts), optionally only local, only remote, with a hashtag or media."""
     qs = Post.objects.filter(

@@ -180,8 +180,9 @@ def pin_create(*, account: Account, post: Post) -> Pin:
     if Pin.objects.filter(account=account).count() >= MAX_PINS:
         raise Invalid(f"You can pin at most {MAX_PINS} posts.")
     pin = Pin.objects.create(account=account, post=post)
-    outbox_record(kind="pin.created", payload={"pin_id": pin.id, "account_id": account.id,
-                                               "post_id": post.id})
+    outbox_record(
+        kind="pin.created", payload={"pin_id": pin.id, "account_id": account.id, "post_id": post.id}
+    )
     return pin
 
 
