@@ -173,13 +173,15 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> None:
         sigma = 0.8
         mu = math.log(150) - sigma**2 / 2
         follow_rows = []
+        follow_id = snowflake_at(now_ms - 50 * DAY_MS, rnd)
         for r in range(args.readers):
             k = max(1, min(1000, int(rnd.lognormvariate(mu, sigma))))
             targets = set(rnd.choices(range(args.accounts), weights=weights, k=k))
             targets.discard(r)
+            offset = len(follow_rows)
             follow_rows.extend(
                 {
-                    "id": snowflake_at(now_ms - 50 * DAY_MS, rnd),
+                    "id": follow_id + offset + i,
                     "follower_id": account_ids[r],
                     "target_id": account_ids[t],
                     "state": "accepted",
@@ -187,22 +189,25 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> None:
                     "show_reblogs": True,
                     "notify": False,
                 }
-                for t in targets
+                for i, t in enumerate(targets)
             )
         copy_rows(raw, Follow, follow_rows, progress=progress_printer("follows", len(follow_rows)))
         print(f"  follows per reader: {len(follow_rows) / args.readers:.1f}")
 
         # Home feeds, as fan-out on write would have left them.
         print("  building home feeds (INSERT … SELECT)…", flush=True)
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO posts_feedentry (id, owner_id, entry_id, post_id, repost_id, actor_id)
-            SELECT p.id + f.follower_id % 1000, f.follower_id, p.id, p.id, NULL, p.author_id
+            SELECT %s + row_number() OVER (), f.follower_id, p.id, p.id, NULL, p.author_id
             FROM accounts_follow f JOIN posts_post p ON p.author_id = f.target_id
             WHERE f.state = 'accepted'
               AND (p.in_reply_to_account_id IS NULL OR p.in_reply_to_account_id = p.author_id
                    OR EXISTS (SELECT 1 FROM accounts_follow f2 WHERE f2.follower_id = f.follower_id
                               AND f2.target_id = p.in_reply_to_account_id))
-        """)
+        """,
+            [snowflake_at(now_ms, rnd)],
+        )
         print(f"  feed entries: {cur.rowcount:,}")
     with connection.cursor() as cur:
         cur.execute("ANALYZE")

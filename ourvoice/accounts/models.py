@@ -24,6 +24,15 @@ class User(AbstractUser):
     signup_reason = models.TextField(blank=True, default="")
     locale = models.CharField(max_length=16, blank=True, default="")
 
+    ### Posting defaults (Mastodon `source[privacy|sensitive|language]`) ###
+    default_privacy = models.CharField(
+        max_length=16,
+        choices=[("public", "Public"), ("unlisted", "Unlisted"), ("private", "Followers only")],
+        default="public",
+    )
+    default_sensitive = models.BooleanField(default=False)
+    default_language = models.CharField(max_length=16, blank=True, default="")
+
     class Meta:
         constraints = [
             models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),

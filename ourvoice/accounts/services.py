@@ -589,3 +589,63 @@ def account_domain_block_delete(*, account: Account, domain: str) -> bool:
     value = _domain_clean(domain)
     deleted, _ = AccountDomainBlock.objects.filter(account=account, domain=value).delete()
     return bool(deleted)
+
+
+POSTING_PRIVACY = ("public", "unlisted", "private")
+
+
+@transaction.atomic
+def user_set_posting_defaults(
+    *,
+    user: User,
+    privacy: str | None = None,
+    sensitive: bool | None = None,
+    language: str | None = None,
+) -> User:
+    """Store a user's posting defaults (visibility, sensitive media, language); None keeps one."""
+    changed: list[str] = []
+    if privacy is not None:
+        if privacy not in POSTING_PRIVACY:
+            raise Invalid("Default privacy is not included in the list", field="privacy")
+        user.default_privacy = privacy
+        changed.append("default_privacy")
+    if sensitive is not None:
+        user.default_sensitive = bool(sensitive)
+        changed.append("default_sensitive")
+    if language is not None:
+        if len(language) > 16:
+            raise Invalid("Default language is not a language code", field="language")
+        user.default_language = language
+        changed.append("default_language")
+    if changed:
+        user.save(update_fields=changed)
+    return user
+
+
+# --- Added for incoming federation (a repeated Follow of an accepted follow) -----------------
+
+
+@transaction.atomic
+def follow_reaccept(*, follow: Follow, uri: str = "") -> Follow:
+    """Record `follow.accepted` again for an accepted follow, so that its Accept is sent again.
+
+    A remote server repeats a Follow when it lost our Accept or its user followed again;
+    Mastodon answers every one. `uri`, when given, becomes the follow's id, so the new Accept
+    names the Follow just received. Counters, feeds and notifications are unchanged (the
+    notification consumer dedupes on the follow's id). Raises Conflict for a pending follow.
+    """
+    current = Follow.objects.select_for_update().get(pk=follow.pk)
+    if current.state != Follow.State.ACCEPTED:
+        raise Conflict("Only an accepted follow can be accepted again.")
+    if uri and uri != current.uri:
+        Follow.objects.filter(pk=current.pk).update(uri=uri)
+        current.uri = uri
+    outbox_record(
+        kind="follow.accepted",
+        payload={
+            "follow_id": current.id,
+            "follower_id": current.follower_id,
+            "target_id": current.target_id,
+        },
+    )
+    return current

@@ -89,11 +89,18 @@ def posts_muted_author_q(viewer: Account | None) -> Q:
     """Q excluding posts whose author `viewer` muted (timelines hide them; direct views do not)."""
     if viewer is None:
         return Q()
-    return ~Exists(Mute.objects.filter(account=viewer, target=OuterRef("author")))
+    live = Mute.objects.filter(account=viewer, target=OuterRef("author")).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+    return ~Exists(live)
 
 
 def post_context(*, viewer: Account | None, post: Post) -> tuple[list[Post], list[Post]]:
-    """(ancestors oldest first, descendants in thread order) that `viewer` may read."""
+    """(ancestors oldest first, descendants in thread order) that `viewer` may read.
+
+    The thread is walked through every reply, readable or not, so a public reply below a
+    reply the viewer cannot see still shows (as Mastodon); unreadable posts are left out.
+    """
     visible = posts_visible_q(viewer)
     ancestors: list[Post] = []
     parent_id = post.in_reply_to_id
@@ -108,22 +115,27 @@ def post_context(*, viewer: Account | None, post: Post) -> tuple[list[Post], lis
         parent_id = parent.in_reply_to_id
     ancestors.reverse()
     root_id = post.thread_root_id or post.pk
-    thread = list(
-        Post.objects.filter(visible)
-        .filter(Q(thread_root_id=root_id) | Q(pk=root_id))
+    in_thread = Q(thread_root_id=root_id) | Q(pk=root_id)
+    structure = list(
+        Post.objects.filter(in_thread).exclude(pk=post.pk).values_list("pk", "in_reply_to_id")
+    )
+    readable = {
+        p.pk: p
+        for p in Post.objects.filter(visible)
+        .filter(in_thread)
         .exclude(pk=post.pk)
         .select_related("author")
-        .order_by("id")
-    )
-    children: dict[int | None, list[Post]] = {}
-    for item in thread:
-        children.setdefault(item.in_reply_to_id, []).append(item)
+    }
+    children: dict[int | None, list[int]] = {}
+    for pk, parent in sorted(structure):
+        children.setdefault(parent, []).append(pk)
     descendants: list[Post] = []
     stack = list(reversed(children.get(post.pk, [])))
     while stack:
-        item = stack.pop()
-        descendants.append(item)
-        stack.extend(reversed(children.get(item.pk, [])))
+        pk = stack.pop()
+        if pk in readable:
+            descendants.append(readable[pk])
+        stack.extend(reversed(children.get(pk, [])))
     return ancestors, descendants
 
 

@@ -215,8 +215,18 @@ def test_update_credentials_form_like_mastodon_py(alice, alice_client, outbox):
         "value": "she/her",
         "verified_at": None,
     }
-    # Posting defaults are not stored yet: the server defaults come back.
-    assert data["source"]["privacy"] == "public"
+    # Posting defaults are stored and used by later posts and /api/v1/preferences.
+    assert (data["source"]["privacy"], data["source"]["sensitive"]) == ("unlisted", True)
+    assert data["source"]["language"] == "en"
+    prefs = ok(alice_client.get("/api/v1/preferences"))
+    assert prefs["posting:default:visibility"] == "unlisted"
+    assert prefs["posting:default:language"] == "en"
+    status = ok(alice_client.post("/api/v1/statuses", {"status": "defaults"}))
+    assert (status["visibility"], status["sensitive"], status["language"]) == (
+        "unlisted",
+        True,
+        "en",
+    )
     alice.refresh_from_db()
     assert alice.display_name == "Alice A." and alice.locked is True and alice.indexable is True
     assert "account.updated" in outbox.kinds()

@@ -24,7 +24,7 @@ from ourvoice.accounts.selectors import (
     familiar_followers_for,
     follow_requests_for,
 )
-from ourvoice.accounts.services import account_update_profile
+from ourvoice.accounts.services import account_update_profile, user_set_posting_defaults
 from ourvoice.api.mastodon.auth import token_covers
 from ourvoice.api.mastodon.base import MastodonView
 from ourvoice.api.mastodon.entities import (
@@ -38,10 +38,6 @@ from ourvoice.api.mastodon.params import Params
 from ourvoice.core.errors import Invalid
 from ourvoice.interactions.selectors import timeline_account
 
-#: Posting defaults a client sees until per-user preferences are stored (see `_Defaults`).
-DEFAULT_PRIVACY = "public"
-DEFAULT_SENSITIVE = False
-DEFAULT_LANGUAGE: str | None = None
 #: Mastodon's `setting_default_privacy` accepts these three (never `direct`).
 PRIVACY_CHOICES = ("public", "unlisted", "private")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][a-z0-9]{2,8})?$", re.IGNORECASE)
@@ -50,12 +46,13 @@ _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][a-z0-9]{2,8})?$", re.IGNORECASE)
 def _credential_account(account: Account) -> dict[str, Any]:
     """CredentialAccount with the pending follow request count (one extra query)."""
     count = follow_requests_for(account=account).count()
+    user = account.user
     return render_credential_account(
         account,
         follow_requests_count=count,
-        privacy=DEFAULT_PRIVACY,
-        sensitive=DEFAULT_SENSITIVE,
-        language=DEFAULT_LANGUAGE or "",
+        privacy=user.default_privacy,
+        sensitive=user.default_sensitive,
+        language=user.default_language,
     )
 
 
@@ -105,9 +102,8 @@ def _fields_attributes(raw: Any) -> list[dict[str, str]]:
 class UpdateCredentials(MastodonView):
     """PATCH /api/v1/accounts/update_credentials (`write:accounts`), form, multipart or JSON.
 
-    Known gaps: `avatar` and `header` uploads are accepted and ignored (no image storage
-    yet), and `source[privacy|sensitive|language]` are validated but not stored (no
-    per-user preference storage yet), so the defaults are returned.
+    Known gap: `avatar` and `header` uploads are accepted and ignored (no image storage yet).
+    `source[privacy|sensitive|language]` are the posting defaults (stored on the user).
     """
 
     scopes = {"PATCH": "write:accounts"}
@@ -126,8 +122,9 @@ class UpdateCredentials(MastodonView):
             isinstance(language, str) and _LANGUAGE_RE.match(language)
         ):
             raise Invalid("Default language is not a language code")
+        sensitive = None
         if "sensitive" in source and source["sensitive"] is not None:
-            Params({"sensitive": source["sensitive"]}).bool("sensitive")  # Invalid on junk
+            sensitive = Params({"sensitive": source["sensitive"]}).bool("sensitive")
         fields = None
         if "fields_attributes" in p:
             fields = _fields_attributes(p.raw("fields_attributes"))
@@ -140,6 +137,12 @@ class UpdateCredentials(MastodonView):
             discoverable=p.optional_bool("discoverable"),
             indexable=p.optional_bool("indexable"),
             fields=fields,
+        )
+        user_set_posting_defaults(
+            user=self.viewer.user,
+            privacy=privacy or None,
+            sensitive=sensitive,
+            language=language if isinstance(language, str) else None,
         )
         return Response(_credential_account(self.viewer))
 
@@ -253,19 +256,16 @@ class FamiliarFollowers(MastodonView):
 
 
 class Preferences(MastodonView):
-    """GET /api/v1/preferences (`read:accounts`).
-
-    Posting defaults are not stored per user yet, so these are the server defaults.
-    """
+    """GET /api/v1/preferences (`read:accounts`): the user's posting defaults."""
 
     scopes = {"GET": "read:accounts"}
 
     def get(self, request: Request) -> Response:
         return Response(
             {
-                "posting:default:visibility": DEFAULT_PRIVACY,
-                "posting:default:sensitive": DEFAULT_SENSITIVE,
-                "posting:default:language": DEFAULT_LANGUAGE,
+                "posting:default:visibility": request.user.default_privacy,
+                "posting:default:sensitive": request.user.default_sensitive,
+                "posting:default:language": request.user.default_language or None,
                 "reading:expand:media": "default",
                 "reading:expand:spoilers": False,
             }

@@ -61,7 +61,8 @@ class StatusCreate(MastodonView):
         reply_id = p.str("in_reply_to_id")
         if reply_id:
             in_reply_to = post_get_visible_to(viewer=self.viewer, post_id=reply_id)
-        visibility = p.str("visibility") or "public"
+        user = request.user
+        visibility = p.str("visibility") or user.default_privacy
         if p.raw("scheduled_at"):
             raise Invalid("Scheduled statuses are not supported")
         name, website = _app_of(request)
@@ -71,8 +72,8 @@ class StatusCreate(MastodonView):
                 text=p.str("status"),
                 visibility=visibility,
                 spoiler_text=p.str("spoiler_text"),
-                sensitive=p.bool("sensitive"),
-                language=p.str("language"),
+                sensitive=p.bool("sensitive", user.default_sensitive),
+                language=p.str("language") or user.default_language,
                 in_reply_to=in_reply_to,
                 media_ids=p.str_list("media_ids"),
                 application_name=name,
