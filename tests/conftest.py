@@ -101,3 +101,21 @@ def _fast_password_hasher(settings) -> None:
         "django.contrib.auth.hashers.MD5PasswordHasher",
         "ourvoice.core.hashers.RandomSecretHasher",
     ]
+
+
+@pytest.fixture(autouse=True)
+def _system_actors(request: pytest.FixtureRequest) -> None:
+    """`migrate` creates the instance and moderation actors; transactional tests flush every
+    table afterwards, so recreate them for tests that run later with database access."""
+    if "django_db_setup" not in request.fixturenames:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    from ourvoice.accounts.models import Account
+
+    if Account.objects.filter(domain="", role__in=["instance", "moderation"]).count() == 2:
+        return
+    migration = importlib.import_module("ourvoice.accounts.migrations.0002_system_actors")
+    migration.create_system_actors(apps, None)
