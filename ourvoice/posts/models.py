@@ -194,21 +194,26 @@ class FeedEntry(models.Model):
     """
 
     id = SnowflakeIdField()
-    owner = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    #: Indexed by the (owner, entry_id) constraint, which also serves newest-first scans.
+    owner = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     entry_id = models.BigIntegerField()
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="+")
     #: The id of an `interactions.Repost` when this entry is a boost.
     repost_id = models.BigIntegerField(null=True, blank=True)
     #: Whose activity put it here: the post's author, or the booster.
-    actor = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["owner", "entry_id"], name="feed_entry_once")
         ]
         indexes = [
-            models.Index(fields=["owner", "-entry_id"], name="feed_owner_entry"),
-            models.Index(fields=["owner", "actor"], name="feed_owner_actor"),
+            models.Index(fields=["actor"], name="feed_actor"),
+            models.Index(
+                fields=["repost_id"],
+                name="feed_repost",
+                condition=models.Q(repost_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
