@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -52,6 +53,8 @@ def _env_number(name: str, default: float, kind: type, minimum: float | None = N
         value = kind(raw.strip())
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be a {kind.__name__}, not {raw!r}") from exc
+    if not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}")
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
     return value

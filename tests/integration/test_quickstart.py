@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.conftest import ROOT, wait_until
+from tests.integration.processes import ROOT, wait_until
 
 
 def _free_port() -> int:

@@ -18,7 +18,7 @@ from ourvoice.notifications.models import Notification
 from ourvoice.posts.models import Post
 from ourvoice.posts.services import post_create
 from tests.factories import local_account
-from tests.integration.conftest import QUEUES, queue_lengths, wait_until
+from tests.integration.processes import QUEUES, queue_lengths, wait_until
 
 pytestmark = [
     pytest.mark.integration,
