@@ -171,12 +171,15 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> None:
 
         # Readers: the first `readers` local users follow ~150 accounts (log-normal).
         sigma = 0.8
-        mu = math.log(150) - sigma**2 / 2
+        mu = math.log(175) - sigma**2 / 2  # ~150 distinct accounts after de-duplication
+        popularity = weights[:]
+        rnd.shuffle(popularity)
         follow_rows = []
         follow_id = snowflake_at(now_ms - 50 * DAY_MS, rnd)
         for r in range(args.readers):
             k = max(1, min(1000, int(rnd.lognormvariate(mu, sigma))))
-            targets = set(rnd.choices(range(args.accounts), weights=weights, k=k))
+            # Popularity (who gets followed) is independent of how much an account posts.
+            targets = set(rnd.choices(range(args.accounts), weights=popularity, k=k))
             targets.discard(r)
             offset = len(follow_rows)
             follow_rows.extend(
