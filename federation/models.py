@@ -34,8 +34,9 @@ class Instance(models.Model):
     reject_media = models.BooleanField(default=False)
     reject_reports = models.BooleanField(default=False)
     #: Moderation weight tier of this domain's voters (moderation issue); "" = default.
-    moderation_tier = models.CharField(max_length=16, choices=Tier.choices, blank=True,
-                                       default=Tier.DEFAULT)
+    moderation_tier = models.CharField(
+        max_length=16, choices=Tier.choices, blank=True, default=Tier.DEFAULT
+    )
     #: Private note for admins.
     note = models.TextField(blank=True, default="")
 
@@ -87,8 +88,7 @@ class InboxItem(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["id"], name="inbox_pending",
-                         condition=models.Q(state="pending")),
+            models.Index(fields=["id"], name="inbox_pending", condition=models.Q(state="pending")),
         ]
 
     def __str__(self) -> str:
@@ -107,8 +107,9 @@ class OutgoingActivity(models.Model):
     #: `SHA-256=<b64>` of `body`, computed once.
     digest = models.CharField(max_length=128)
     #: The post it concerns (Create/Update/Delete of a Note), for recipient tracking.
-    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -126,8 +127,9 @@ class Delivery(models.Model):
         SKIPPED = "skipped", "Skipped (domain unavailable or suspended)"
 
     id = SnowflakeIdField()
-    activity = models.ForeignKey(OutgoingActivity, on_delete=models.CASCADE,
-                                 related_name="deliveries")
+    activity = models.ForeignKey(
+        OutgoingActivity, on_delete=models.CASCADE, related_name="deliveries"
+    )
     inbox = models.URLField(max_length=2048)
     domain = models.CharField(max_length=255, db_index=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
@@ -139,12 +141,11 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["activity", "inbox"], name="delivery_once")
-        ]
+        constraints = [models.UniqueConstraint(fields=["activity", "inbox"], name="delivery_once")]
         indexes = [
-            models.Index(fields=["next_attempt_at"], name="delivery_due",
-                         condition=models.Q(state="pending")),
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_due", condition=models.Q(state="pending")
+            ),
         ]
 
     def __str__(self) -> str:
