@@ -120,11 +120,16 @@ def expand(document: Mapping[str, Any] | list[Any], *, check_shape: bool = True)
     try:
         expanded: list[Any] = jsonld.expand(document, {"documentLoader": pinned_document_loader})
     except jsonld.JsonLdError as exc:
-        cause: BaseException | None = exc
-        while cause is not None:
+        # pyld 3 chains the loader's error as __cause__; pyld 2 keeps it in details["cause"].
+        cause: Any = exc
+        seen = 0
+        while cause is not None and seen < 16:
             if isinstance(cause, ContextNotAllowed):
                 raise ContextNotAllowed(cause.url) from exc
-            cause = cause.__cause__
+            details = getattr(cause, "details", None)
+            nested = details.get("cause") if isinstance(details, dict) else None
+            cause = cause.__cause__ or nested
+            seen += 1
         raise
     return expanded
 
