@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ourvoice.interactions.models import Bookmark, Like, Repost
+from ourvoice.interactions.models import Bookmark, Like, Pin, Repost
 
 
 class ReadOnlyInteractionAdmin(admin.ModelAdmin):
@@ -60,5 +60,13 @@ class RepostAdmin(ReadOnlyInteractionAdmin):
 @admin.register(Bookmark)
 class BookmarkAdmin(ReadOnlyInteractionAdmin):
     # Bookmarks never federate, so they have no AP id to show or search.
+    list_display = ("id", "account", "post", "created_at")
+    search_fields = ("account__username", "account__domain", "post__uri")
+
+
+@admin.register(Pin)
+class PinAdmin(ReadOnlyInteractionAdmin):
+    """Posts pinned to profiles (the AP `featured` collection)."""
+
     list_display = ("id", "account", "post", "created_at")
     search_fields = ("account__username", "account__domain", "post__uri")

@@ -6,8 +6,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ourvoice.core.adminkit import ReadOnlyAdminMixin
 from ourvoice.core.errors import NotFound
-from ourvoice.notifications.models import Notification
+from ourvoice.notifications.models import Marker, Notification
 from ourvoice.notifications.services import notification_dismiss
 
 
@@ -47,3 +48,13 @@ class NotificationAdmin(admin.ModelAdmin):
                 continue
             done += 1
         self.message_user(request, f"Dismissed {done} notification(s).", messages.SUCCESS)
+
+
+@admin.register(Marker)
+class MarkerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read positions clients sync through `/api/v1/markers`."""
+
+    list_display = ("account", "timeline", "last_read_id", "version", "updated_at")
+    list_filter = ("timeline",)
+    list_select_related = ("account",)
+    search_fields = ("account__username",)

@@ -15,9 +15,10 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from ourvoice.core.adminkit import ReadOnlyAdminMixin
 from ourvoice.core.errors import ApplicationError
 from ourvoice.core.html import html_to_text
-from ourvoice.posts.models import Hashtag, MediaAttachment, Mention, Post, PostEdit
+from ourvoice.posts.models import FeedEntry, Hashtag, MediaAttachment, Mention, Post, PostEdit
 from ourvoice.posts.services import post_archive, post_restore
 
 logger = logging.getLogger(__name__)
@@ -25,19 +26,6 @@ logger = logging.getLogger(__name__)
 
 def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
-
-
-class ReadOnlyAdminMixin:
-    """Admins may look but not add, change or delete rows here (services own every write)."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
 
 
 class PostEditInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -267,3 +255,30 @@ class HashtagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="posts", ordering="post_count")
     def post_count(self, obj: Hashtag) -> int:
         return obj.post_count  # type: ignore[attr-defined]  # annotated in get_queryset
+
+
+@admin.register(PostEdit)
+class PostEditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Earlier versions of edited posts (also shown inline on each post)."""
+
+    list_display = ("id", "post", "created_at", "sensitive")
+    list_select_related = ("post",)
+    search_fields = ("post__uri", "content")
+    date_hierarchy = "created_at"
+
+
+@admin.register(Mention)
+class MentionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("post", "account")
+    list_select_related = ("post", "account")
+    search_fields = ("account__username", "account__domain", "post__uri")
+
+
+@admin.register(FeedEntry)
+class FeedEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Home feed rows written by fan-out on write (ADR 0001)."""
+
+    list_display = ("owner", "entry_id", "post", "actor", "repost_id")
+    list_select_related = ("owner", "post", "actor")
+    search_fields = ("owner__username", "actor__username")
+    show_full_result_count = False
