@@ -192,11 +192,6 @@ def test_resolve_hook_is_called_for_unknown_remote_resources(alice_client, world
     assert len(calls) == 2
 
 
-def test_resolve_remote_returns_nothing_until_federation_exists():
-    assert search_view._resolve_remote("@someone@example.com") is None
-    assert search_view._resolve_remote("https://example.com/@someone/1") is None
-
-
 def test_anonymous_and_app_tokens(anon_client, world):
     data = _ok(anon_client, "hello")
     assert data["statuses"] == []  # statuses need a signed-in viewer (Mastodon)
