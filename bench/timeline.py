@@ -47,7 +47,6 @@ DAY_MS = 86_400_000
 
 def seed(args: argparse.Namespace, env: dict[str, str]) -> None:
     from django.db import connection, transaction
-    from oauth2_provider.models import AccessToken, Application
 
     from ourvoice.accounts.models import Account, Follow, User
     from ourvoice.posts.models import Post
@@ -214,6 +213,17 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> None:
         print(f"  feed entries: {cur.rowcount:,}")
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
+    print(f"seeded in {time.monotonic() - t0:.0f} s")
+
+
+def seed_tokens(args: argparse.Namespace) -> None:
+    """One bearer token per reader (`bench-token-<n>`), created once."""
+    from django.db import connection
+    from oauth2_provider.models import AccessToken, Application
+
+    if AccessToken.objects.count() >= args.readers:
+        return
+    AccessToken.objects.all().delete()
     app = Application.objects.create(
         name="bench",
         client_type="confidential",
@@ -226,6 +236,7 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> None:
         raw_token = f"bench-token-{r}"
         tokens.append(
             {
+                "id": r + 1,
                 "user_id": r + 1,
                 "application_id": app.id,
                 "token": "",
@@ -238,7 +249,11 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> None:
         )
     with connection.cursor() as cur:
         copy_rows(cur.cursor, AccessToken, tokens)
-    print(f"seeded in {time.monotonic() - t0:.0f} s")
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('oauth2_provider_accesstoken','id'), %s)",
+            [args.readers + 1],
+        )
 
 
 def count_queries(args: argparse.Namespace) -> dict[str, int]:
@@ -280,6 +295,7 @@ def main() -> None:
     django_setup(env)
     if not args.reuse:
         seed(args, env)
+    seed_tokens(args)
     queries = count_queries(args)
 
     # Deeper pages: cursors of each reader's 5th page, found once before measuring.

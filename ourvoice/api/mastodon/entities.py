@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -44,10 +45,12 @@ def _asset(path: str) -> str:
     return url if url.startswith("http") else absolute_url(url)
 
 
+@cache
 def default_avatar() -> str:
     return _asset("ourvoice/avatar.png")
 
 
+@cache
 def default_header() -> str:
     return _asset("ourvoice/header.png")
 

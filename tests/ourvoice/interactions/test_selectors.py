@@ -229,7 +229,8 @@ def test_home_rows_come_with_authors_and_boosters(
         post_of(bob, f"bob {n}")
         repost_create(account=bob, post=post_of(carol, f"c {n}"))
 
-    with django_assert_num_queries(2):  # one for posts, one for boosts
+    # mutes, blocks, domain blocks, the feed page (posts and authors), the boosts (boosters)
+    with django_assert_num_queries(5):
         entries = home(alice, limit=40)
         rendered = [
             (e.post.author.acct, e.repost.account.acct if e.repost else None) for e in entries
