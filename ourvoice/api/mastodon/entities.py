@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
