@@ -28,5 +28,7 @@ def route_task(
 app.conf.task_routes = (route_task,)
 app.conf.beat_schedule = {
     "outbox-sweep": {"task": "ourvoice.events.outbox_sweep", "schedule": 30.0},
+    "delivery-sweep": {"task": "federation.tasks.delivery_sweep", "schedule": 30.0},
+    "inbox-sweep": {"task": "federation.tasks.inbox_sweep", "schedule": 15.0},
 }
 app.autodiscover_tasks()

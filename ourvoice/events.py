@@ -12,6 +12,7 @@ import logging
 
 from celery import shared_task
 
+from federation.outbound import consumers as outgoing
 from ourvoice.core.models import OutboxEvent
 from ourvoice.core.outbox import Consumer, outbox_event_dispatch, outbox_pending_ids
 from ourvoice.notifications import consumers as notification_consumers
@@ -68,15 +69,25 @@ def feed_on_block(event: OutboxEvent) -> None:
 
 CONSUMERS: dict[str, list[Consumer]] = {
     "account.created": [notification_consumers.on_account_created],
-    "follow.requested": [notification_consumers.on_follow_requested],
-    "follow.accepted": [notification_consumers.on_follow_accepted, feed_on_follow_accepted],
-    "follow.rejected": [feed_on_follow_ended],
-    "follow.deleted": [feed_on_follow_ended],
-    "block.created": [feed_on_block],
-    "post.created": [notification_consumers.on_post_created],
-    "post.updated": [notification_consumers.on_post_updated],
-    "like.created": [notification_consumers.on_like_created],
-    "repost.created": [notification_consumers.on_repost_created],
+    "account.updated": [outgoing.on_account_updated],
+    "follow.requested": [notification_consumers.on_follow_requested, outgoing.on_follow_requested],
+    "follow.accepted": [
+        notification_consumers.on_follow_accepted,
+        feed_on_follow_accepted,
+        outgoing.on_follow_accepted,
+    ],
+    "follow.rejected": [feed_on_follow_ended, outgoing.on_follow_rejected],
+    "follow.deleted": [feed_on_follow_ended, outgoing.on_follow_deleted],
+    "block.created": [feed_on_block, outgoing.on_block_created],
+    "block.deleted": [outgoing.on_block_deleted],
+    "post.created": [notification_consumers.on_post_created, outgoing.on_post_created],
+    "post.updated": [notification_consumers.on_post_updated, outgoing.on_post_updated],
+    "post.deleted": [outgoing.on_post_deleted],
+    "post.removed": [outgoing.on_post_removed],
+    "like.created": [notification_consumers.on_like_created, outgoing.on_like_created],
+    "like.deleted": [outgoing.on_like_deleted],
+    "repost.created": [notification_consumers.on_repost_created, outgoing.on_repost_created],
+    "repost.deleted": [outgoing.on_repost_deleted],
 }
 
 

@@ -11,6 +11,8 @@ admin.site.site_title = "OUR Voice admin"
 urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
+    path("", include("federation.urls_inbox")),
+    path("", include("federation.urls_discovery")),
     path("", include("ourvoice.api.mastodon.urls_oauth")),
     path("", include("ourvoice.api.mastodon.urls_accounts")),
     path("", include("ourvoice.api.mastodon.urls_misc")),

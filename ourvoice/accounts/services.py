@@ -649,3 +649,156 @@ def follow_reaccept(*, follow: Follow, uri: str = "") -> Follow:
         },
     )
     return current
+
+
+# --- Added for federation: remote actors (upserted from verified actor documents) ------------
+
+#: Longest bio/field HTML we sanitise from a remote actor (a bigger one is cut first).
+_MAX_REMOTE_HTML = 50_000
+_MAX_REMOTE_FIELDS = 16
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain_line(value: str, limit: int) -> str:
+    """One line of plain text: control and bidi-override characters dropped, spaces folded."""
+    return " ".join(_CONTROL_CHARS.sub(" ", value or "").split())[:limit]
+
+
+def _remote_url(value: str) -> str:
+    value = (value or "").strip()
+    if len(value) > 2048 or not value.startswith(("https://", "http://")):
+        return ""
+    return value
+
+
+def _remote_username_clean(username: str) -> str:
+    value = (username or "").strip()
+    if (
+        not value
+        or len(value) > 255
+        or "@" in value
+        or any(ch.isspace() for ch in value)
+        or _CONTROL_CHARS.search(value)
+    ):
+        raise Invalid("Remote actor has no usable preferredUsername.", field="username")
+    return value
+
+
+def _remote_fields_clean(fields: list[dict[str, str]] | None) -> list[dict[str, str]]:
+    cleaned = []
+    for item in (fields or [])[:_MAX_REMOTE_FIELDS]:
+        name = _plain_line(str(item.get("name", "")), 255)
+        value = sanitize_html(str(item.get("value", ""))[:_MAX_REMOTE_HTML])
+        if name or value:
+            cleaned.append({"name": name, "value": value})
+    return cleaned
+
+
+@transaction.atomic
+def remote_account_upsert(
+    *,
+    uri: str,
+    username: str,
+    domain: str,
+    kind: str = Account.Kind.PERSON,
+    display_name: str = "",
+    note: str = "",
+    fields: list[dict[str, str]] | None = None,
+    url: str = "",
+    avatar_url: str = "",
+    header_url: str = "",
+    inbox_uri: str = "",
+    shared_inbox_uri: str = "",
+    outbox_uri: str = "",
+    followers_uri: str = "",
+    following_uri: str = "",
+    featured_uri: str = "",
+    key_id: str = "",
+    public_key_pem: str = "",
+    locked: bool = False,
+    bot: bool = False,
+    discoverable: bool = False,
+    indexable: bool = False,
+    created_at: datetime | None = None,
+    silenced: bool = False,
+) -> Account:
+    """Create or update the remote actor `uri` from its actor document; returns the row.
+
+    Preconditions (the federation fetcher's job): the document was fetched from `uri`'s own
+    origin with its `id` equal to `uri`, `domain` is the normalised host[:port] of `uri`, the
+    public key's owner is `uri`, and the domain is not suspended. `silenced` (the domain is
+    silenced) sets `silenced_at` if it is not set yet; it never lifts a silence.
+
+    HTML (`note`, field values) is sanitised and plain text (`display_name`, field names) has
+    control characters removed here. `first_seen_at` is set only when the row is created (the
+    moderation age ramp counts from it); `created_at` comes from the actor's `published` on
+    creation. Another row of the same domain with the same username (the actor was recreated
+    with a new id) takes the new `uri`: the same origin controls both. Records no event.
+    Raises Invalid for an unusable username or domain, NotAllowed for a local account's uri.
+    """
+    domain = normalize_domain(domain or "")
+    if not domain or domain == normalize_domain(settings.OURVOICE_DOMAIN):
+        raise Invalid("A remote actor needs a remote domain.", field="domain")
+    username = _remote_username_clean(username)
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "username": username,
+        "domain": domain,
+        "kind": kind if kind in Account.Kind.values else Account.Kind.PERSON,
+        "display_name": _plain_line(display_name, 255),
+        "note": sanitize_html((note or "")[:_MAX_REMOTE_HTML]),
+        "fields": _remote_fields_clean(fields),
+        "url": _remote_url(url),
+        "avatar_url": _remote_url(avatar_url),
+        "header_url": _remote_url(header_url),
+        "inbox_uri": _remote_url(inbox_uri),
+        "shared_inbox_uri": _remote_url(shared_inbox_uri),
+        "outbox_uri": _remote_url(outbox_uri),
+        "followers_uri": _remote_url(followers_uri),
+        "following_uri": _remote_url(following_uri),
+        "featured_uri": _remote_url(featured_uri),
+        "key_id": _remote_url(key_id),
+        "public_key_pem": (public_key_pem or "").strip() if key_id else "",
+        "locked": bool(locked),
+        "bot": bool(bot),
+        "discoverable": bool(discoverable),
+        "indexable": bool(indexable),
+        "fetched_at": now,
+        "updated_at": now,
+    }
+    account = Account.objects.select_for_update().filter(uri=uri).first()
+    if account is None:
+        account = (
+            Account.objects.select_for_update()
+            .filter(username__iexact=username, domain=domain)
+            .first()
+        )
+        if account is not None:
+            logger.info(
+                "remote actor changed id account_id=%s old=%s new=%s", account.id, account.uri, uri
+            )
+            values["uri"] = uri
+    if account is None:
+        account = Account(
+            uri=uri,
+            created_at=created_at or now,
+            silenced_at=now if silenced else None,
+            **values,
+        )
+        try:
+            with transaction.atomic():
+                account.save(force_insert=True)
+        except IntegrityError:
+            # A concurrent fetch inserted it first: update that row instead.
+            account = Account.objects.select_for_update().get(uri=uri)
+        else:
+            logger.info("remote actor stored account_id=%s uri=%s", account.id, uri)
+            return account
+    if account.local:
+        raise NotAllowed("This is a local account.")
+    if silenced and account.silenced_at is None:
+        values["silenced_at"] = now
+    for name, value in values.items():
+        setattr(account, name, value)
+    account.save(update_fields=list(values))
+    return account

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from ourvoice.accounts.models import Account, Block
 from ourvoice.core import urls
 from ourvoice.core.errors import Conflict, Invalid, NotAllowed, NotFound
-from ourvoice.core.html import extract_hashtags, extract_mentions, render_plain_text
+from ourvoice.core.html import (
+    extract_hashtags,
+    extract_mentions,
+    render_plain_text,
+    sanitize_html,
+)
 from ourvoice.core.outbox import outbox_record
 from ourvoice.posts.feeds import feed_fanout_post
 from ourvoice.posts.models import Hashtag, MediaAttachment, Mention, Post, PostEdit, Visibility
@@ -359,4 +366,263 @@ def post_remove(*, post: Post) -> bool:
         Post.State.REMOVED,
         "post.removed",
         allowed_from=(Post.State.ACTIVE, Post.State.ARCHIVED),
+    )
+
+
+# --- Remote posts (created, edited and deleted by incoming federation) -----------------------
+
+#: Caps on what one remote post may carry (federation.md §5, "Size, time and depth limits").
+MAX_REMOTE_CONTENT = 100_000
+MAX_REMOTE_SPOILER = 5_000
+MAX_REMOTE_MEDIA = 16
+MAX_REMOTE_HASHTAGS = 50
+MAX_MEDIA_DESCRIPTION = 1_500
+_LANGUAGE_RE = re.compile(r"^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{1,8}){0,3}$")
+_HASHTAG_NAME_RE = re.compile(r"^\w{1,100}$")
+
+
+@dataclass(frozen=True)
+class RemoteMedia:
+    """An attachment of a remote post: metadata only, the file stays on its server."""
+
+    url: str
+    type: str = MediaAttachment.Type.UNKNOWN
+    mime_type: str = ""
+    description: str = ""
+    blurhash: str = ""
+    width: int | None = None
+    height: int | None = None
+    focus_x: float = 0.0
+    focus_y: float = 0.0
+
+
+def _remote_language(language: str) -> str:
+    return language[:16] if language and _LANGUAGE_RE.match(language) else ""
+
+
+def _remote_hashtags(names: Sequence[str]) -> list[Hashtag]:
+    cleaned: dict[str, None] = {}
+    for name in names:
+        value = (name or "").strip().lstrip("#").lower()
+        if _HASHTAG_NAME_RE.match(value):
+            cleaned[value] = None
+    return _hashtags(list(cleaned)[:MAX_REMOTE_HASHTAGS])
+
+
+def _remote_media_rows(
+    author: Account, post: Post, media: Sequence[RemoteMedia], *, start: int = 0
+) -> list[MediaAttachment]:
+    rows = [
+        MediaAttachment(
+            account=author,
+            post=post,
+            type=item.type if item.type in MediaAttachment.Type.values else "unknown",
+            mime_type=item.mime_type[:128],
+            url=item.url,
+            remote_url=item.url,
+            description=item.description[:MAX_MEDIA_DESCRIPTION],
+            blurhash=item.blurhash[:128],
+            width=item.width,
+            height=item.height,
+            focus_x=item.focus_x,
+            focus_y=item.focus_y,
+            position=start + position,
+        )
+        for position, item in enumerate(media[:MAX_REMOTE_MEDIA])
+    ]
+    return MediaAttachment.objects.bulk_create(rows)
+
+
+@transaction.atomic
+def post_create_remote(
+    *,
+    author: Account,
+    uri: str,
+    content: str,
+    visibility: str,
+    url: str = "",
+    spoiler_text: str = "",
+    sensitive: bool = False,
+    language: str = "",
+    published_at: datetime | None = None,
+    edited_at: datetime | None = None,
+    in_reply_to: Post | None = None,
+    in_reply_to_uri: str = "",
+    mentions: Sequence[Account] = (),
+    hashtags: Sequence[str] = (),
+    media: Sequence[RemoteMedia] = (),
+) -> Post:
+    """Store a post received from another server (idempotent on `uri`: a stored post is
+    returned unchanged).
+
+    `content` is sanitised here (Mastodon's allowlist), whatever the caller did. Mentions
+    become `Mention` rows, so mentioned local accounts are notified; hashtags are stored
+    lowercased without '#'; media are stored as metadata with their remote URL. Replies that
+    arrived before this post are attached to it. Fans out into local followers' home feeds and
+    records `post.created` (federation's consumers publish only local posts, so nothing goes
+    back out).
+    Precondition: the caller checked the origin rules and the domain policy of `author`.
+    """
+    if author.local:
+        raise NotAllowed("Local accounts post through post_create.")
+    if author.is_suspended:
+        raise NotAllowed("This account is suspended.")
+    if visibility not in VISIBILITIES:
+        raise Invalid("Unknown visibility.", field="visibility")
+    now = timezone.now()
+    published = min(published_at or now, now)
+    spoiler = (spoiler_text or "").strip()[:MAX_REMOTE_SPOILER]
+    post = Post(
+        author=author,
+        uri=uri,
+        url=url or "",
+        local=False,
+        content=sanitize_html((content or "")[:MAX_REMOTE_CONTENT]),
+        spoiler_text=spoiler,
+        sensitive=bool(sensitive) or bool(spoiler),
+        language=_remote_language(language),
+        visibility=visibility,
+        published_at=published,
+        edited_at=edited_at if edited_at and edited_at > published else None,
+        in_reply_to_uri=in_reply_to_uri or (in_reply_to.uri if in_reply_to else ""),
+    )
+    if in_reply_to is not None:
+        post.in_reply_to = in_reply_to
+        post.in_reply_to_account_id = in_reply_to.author_id
+        post.thread_root_id = in_reply_to.thread_root_id or in_reply_to.pk
+    try:
+        with transaction.atomic():
+            post.save(force_insert=True)
+    except IntegrityError:  # already stored (a replay, or the same object arriving twice at once)
+        return Post.objects.get(uri=uri)
+    mentioned = list({a.pk: a for a in mentions}.values())
+    if mentioned:
+        Mention.objects.bulk_create([Mention(post=post, account=a) for a in mentioned])
+    tags = _remote_hashtags(hashtags)
+    if tags:
+        post.hashtags.add(*tags)
+    if media:
+        _remote_media_rows(author, post, media)
+    if in_reply_to is not None:
+        Post.objects.filter(pk=in_reply_to.pk).update(replies_count=F("replies_count") + 1)
+    # Replies that came before their parent now hang under it.
+    orphans = Post.objects.filter(in_reply_to_uri=uri, in_reply_to__isnull=True).exclude(pk=post.pk)
+    if orphans.update(
+        in_reply_to=post,
+        in_reply_to_account=author,
+        thread_root_id=post.thread_root_id or post.pk,
+    ):
+        counted = Post.objects.filter(
+            in_reply_to=post, state__in=[Post.State.ACTIVE, Post.State.ARCHIVED]
+        ).count()
+        Post.objects.filter(pk=post.pk).update(replies_count=counted)
+    Account.objects.filter(pk=author.pk).update(
+        statuses_count=F("statuses_count") + 1,
+        last_status_at=Greatest(Coalesce(F("last_status_at"), Value(published)), Value(published)),
+    )
+    feed_fanout_post(post=post)
+    outbox_record(kind="post.created", payload={"post_id": post.id, "author_id": author.id})
+    logger.info("remote post created post_id=%s author_id=%s uri=%s", post.id, author.id, uri)
+    return post
+
+
+@transaction.atomic
+def post_update_remote(
+    *,
+    post: Post,
+    content: str,
+    edited_at: datetime,
+    spoiler_text: str = "",
+    sensitive: bool = False,
+    language: str = "",
+    mentions: Sequence[Account] = (),
+    hashtags: Sequence[str] | None = None,
+    media: Sequence[RemoteMedia] | None = None,
+) -> Post:
+    """Apply an edit received from the post's server, keeping the history (`PostEdit`).
+
+    Only an edit newer than what is stored applies (`edited_at` after the post's last edit or
+    publication); an older or repeated one raises Conflict, as does an edit of a post that is no
+    longer active. Media are replaced when `media` is given (rows with the same remote URL are
+    kept and updated). Records `post.updated`.
+    Precondition: the caller checked that the edit comes from the post's author.
+    """
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.local:
+        raise NotAllowed("Local posts are edited through post_update.")
+    if post.state != Post.State.ACTIVE:
+        raise Conflict("This post can no longer be edited.")
+    if edited_at <= (post.edited_at or post.published_at):
+        raise Conflict("This edit is not newer than the stored version.")
+    current_media = list(post.media.all())
+    if not post.edits.exists():
+        PostEdit.objects.create(
+            post=post,
+            content=post.content,
+            spoiler_text=post.spoiler_text,
+            sensitive=post.sensitive,
+            media_ids=[m.pk for m in current_media],
+            created_at=post.published_at,
+        )
+    spoiler = (spoiler_text or "").strip()[:MAX_REMOTE_SPOILER]
+    post.content = sanitize_html((content or "")[:MAX_REMOTE_CONTENT])
+    post.spoiler_text = spoiler
+    post.sensitive = bool(sensitive) or bool(spoiler)
+    post.language = _remote_language(language)
+    post.edited_at = min(edited_at, timezone.now())
+    post.save(update_fields=["content", "spoiler_text", "sensitive", "language", "edited_at"])
+    existing = set(Mention.objects.filter(post=post).values_list("account_id", flat=True))
+    Mention.objects.bulk_create(
+        [
+            Mention(post=post, account=a)
+            for a in {m.pk: m for m in mentions}.values()
+            if a.pk not in existing
+        ]
+    )
+    if hashtags is not None:
+        post.hashtags.set(_remote_hashtags(hashtags))
+    media_now = current_media
+    if media is not None:
+        by_url = {m.remote_url: m for m in current_media if m.remote_url}
+        kept: list[MediaAttachment] = []
+        new: list[RemoteMedia] = []
+        for item in media[:MAX_REMOTE_MEDIA]:
+            row = by_url.pop(item.url, None)
+            if row is None:
+                new.append(item)
+                continue
+            row.description = item.description[:MAX_MEDIA_DESCRIPTION]
+            row.focus_x, row.focus_y = item.focus_x, item.focus_y
+            row.position = len(kept)
+            row.save(update_fields=["description", "focus_x", "focus_y", "position"])
+            kept.append(row)
+        MediaAttachment.objects.filter(pk__in=[m.pk for m in by_url.values()]).update(post=None)
+        media_now = kept + _remote_media_rows(post.author, post, new, start=len(kept))
+    PostEdit.objects.create(
+        post=post,
+        content=post.content,
+        spoiler_text=post.spoiler_text,
+        sensitive=post.sensitive,
+        media_ids=[m.pk for m in media_now],
+        created_at=post.edited_at,
+    )
+    outbox_record(kind="post.updated", payload={"post_id": post.id, "author_id": post.author_id})
+    return post
+
+
+@transaction.atomic
+def post_delete_remote(*, post: Post) -> bool:
+    """Mark a remote post deleted by its author (the row stays; counters follow).
+
+    Records `post.deleted`. Returns False when it was already deleted.
+    Precondition: the caller checked that the Delete comes from the post's author.
+    """
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.local:
+        raise NotAllowed("Local posts are deleted through post_delete.")
+    return _leave_active(
+        post,
+        Post.State.DELETED,
+        "post.deleted",
+        allowed_from=(Post.State.ACTIVE, Post.State.ARCHIVED, Post.State.REMOVED),
     )

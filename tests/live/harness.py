@@ -14,7 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -22,6 +24,7 @@ import redis
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -222,3 +225,100 @@ class LiveInstance:
             args.append("--locked")
         self.manage(*args)
         return {"username": username, "email": f"{username}@example.org", "password": password}
+
+
+# --- client API helpers (federation end-to-end and interop tests) -------------------------------
+
+
+class ApiClient:
+    """A signed-in Mastodon API client (bearer token from the password grant) for one user."""
+
+    def __init__(self, instance: LiveInstance, username: str, token: str) -> None:
+        self.instance = instance
+        self.username = username
+        self.http = httpx.Client(
+            base_url=instance.base,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+
+    def get(self, path: str, **params: object) -> httpx.Response:
+        return self.http.get(path, params=params)
+
+    def post(self, path: str, **data: object) -> httpx.Response:
+        return self.http.post(path, json=data)
+
+    def put(self, path: str, **data: object) -> httpx.Response:
+        return self.http.put(path, json=data)
+
+    def delete(self, path: str) -> httpx.Response:
+        return self.http.delete(path)
+
+    def ok(self, method: str, path: str, **kwargs: object) -> object:
+        """JSON of a request that must succeed (2xx), else an AssertionError with the body."""
+        response = getattr(self, method)(path, **kwargs)
+        assert response.is_success, (
+            f"{method.upper()} {path} → {response.status_code}: {response.text[:500]}"
+        )
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def api_login(
+    instance: LiveInstance, user: dict[str, str], scopes: str = "read write follow push"
+) -> ApiClient:
+    """Register an app on `instance` and sign `user` in with the password grant."""
+    app = httpx.post(
+        f"{instance.base}/api/v1/apps",
+        json={
+            "client_name": "OUR Voice live test",
+            "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+            "scopes": scopes,
+        },
+        timeout=30,
+    )
+    app.raise_for_status()
+    token = httpx.post(
+        f"{instance.base}/oauth/token",
+        data={
+            "grant_type": "password",
+            "client_id": app.json()["client_id"],
+            "client_secret": app.json()["client_secret"],
+            "username": user["username"],
+            "password": user["password"],
+            "scope": scopes,
+        },
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    return ApiClient(instance, user["username"], token.json()["access_token"])
+
+
+def wait_until(
+    probe: Callable[[], T | None],
+    what: str,
+    *,
+    timeout: float = 30.0,
+    step: float = 0.3,
+    instances: Iterable[LiveInstance] = (),
+) -> T:
+    """Poll `probe` until it returns something truthy (returned); after `timeout` seconds fail
+    with `what` and the log tails of `instances` (delivery is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = probe()
+        except (httpx.HTTPError, AssertionError, KeyError, IndexError) as exc:
+            value, last = None, exc
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"===== {i.name} =====\n{i.tail()}" for i in instances)
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what}"
+                f" (last error: {last!r})\n{tails}"
+            )
+        time.sleep(step)

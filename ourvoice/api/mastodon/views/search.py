@@ -13,6 +13,7 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from federation import services as federation_services
 from ourvoice.accounts.models import Account
 from ourvoice.accounts.selectors import account_find_by_url, account_get_by_acct, accounts_search
 from ourvoice.api.mastodon.base import MastodonView
@@ -36,12 +37,12 @@ MAX_LIMIT = 40
 def _resolve_remote(query: str) -> Account | Post | None:
     """Fetch the unknown remote account (`user@domain`) or object (URL) that `query` names.
 
-    Federation fills this in: WebFinger plus an actor fetch for an acct, a signed GET of the
-    object for a URL, both through the guarded fetch client, storing what they find. Until
-    federation exists nothing is fetched and this returns None, so `resolve=true` searches
-    only what is stored here (the endpoint itself is complete).
+    WebFinger plus an actor fetch for an acct, a signed GET of the object for a URL (a post,
+    else an actor), both through federation's guarded fetcher, storing what they find.
     """
-    return None
+    if _is_url(query):
+        return federation_services.post_resolve(query) or federation_services.account_resolve(query)
+    return federation_services.account_resolve(query)
 
 
 def _id_param(value: str) -> int | None:

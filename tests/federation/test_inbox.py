@@ -1,0 +1,286 @@
+"""The inbox view: one verified durable write and 202, or a refusal that stores nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from federation import policy, processing, signatures, tasks_inbox
+from federation.inbound import dispatch
+from federation.models import InboxItem
+from ourvoice.accounts.models import Account
+from tests.factories import local_account
+from tests.federation.remote import (
+    LD_JSON,
+    PRIVATE_KEY,
+    PUBLIC_KEY,
+    Remote,
+    body_of,
+    other_keypair,
+    post,
+    reset_caches,
+    snapshot,
+    stub_dns,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _caches():
+    reset_caches()
+    yield
+    reset_caches()
+
+
+@pytest.fixture
+def remote(httpx_mock, monkeypatch):
+    stub_dns(monkeypatch)
+    return Remote(httpx_mock)
+
+
+@pytest.fixture
+def kicks(monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(tasks_inbox, "inbox_kick", lambda: calls.append(1))
+    return calls
+
+
+def _send(client, remote, activity, *, path="/inbox", username="alice", **sign):
+    body = body_of(activity)
+    headers = remote.signed_headers(body, username=username, path=path, **sign)
+    return post(client, path, body, headers)
+
+
+def test_signed_create_is_stored_once_and_accepted(client, remote, kicks):
+    remote.serve_actor("alice")
+    activity = remote.activity("alice")
+
+    response = _send(client, remote, activity)
+
+    assert response.status_code == 202
+    item = InboxItem.objects.get()
+    assert item.activity_id == activity["id"]
+    assert item.activity_type == "Create"
+    assert item.actor_uri == remote.actor_id("alice")
+    assert item.key_id == remote.key_id("alice")
+    assert item.body == activity
+    assert item.state == InboxItem.State.PENDING
+    assert kicks == [1]
+    alice = Account.objects.get(uri=remote.actor_id("alice"))
+    assert alice.domain == "remote.example"
+    assert alice.public_key_pem.strip() == PUBLIC_KEY.strip()
+
+
+def test_known_key_is_not_fetched_again(client, remote, kicks, httpx_mock):
+    remote.serve_actor("alice")
+    assert _send(client, remote, remote.activity("alice")).status_code == 202
+    assert _send(client, remote, remote.activity("alice")).status_code == 202
+    reset_caches()  # the Account row serves it too
+    assert _send(client, remote, remote.activity("alice")).status_code == 202
+
+    assert len(httpx_mock.get_requests()) == 1
+    assert InboxItem.objects.count() == 3
+
+
+def test_replayed_activity_id_is_accepted_and_stored_once(client, remote, kicks):
+    remote.serve_actor("alice")
+    activity = remote.activity("alice")
+
+    assert _send(client, remote, activity).status_code == 202
+    assert _send(client, remote, activity).status_code == 202
+
+    assert InboxItem.objects.filter(activity_id=activity["id"]).count() == 1
+    assert kicks == [1]
+
+
+def test_personal_inbox_of_a_local_user(client, remote, kicks):
+    local_account("bob")
+    remote.serve_actor("alice")
+
+    response = _send(client, remote, remote.activity("alice"), path="/users/bob/inbox")
+
+    assert response.status_code == 202
+    assert InboxItem.objects.count() == 1
+
+
+def test_personal_inbox_matches_username_case_insensitively(client, remote, kicks):
+    local_account("Bob")
+    remote.serve_actor("alice")
+
+    response = _send(client, remote, remote.activity("alice"), path="/users/bob/inbox")
+
+    assert response.status_code == 202
+
+
+def test_instance_actor_inbox(client, remote, kicks):
+    remote.serve_actor("alice")
+    assert _send(client, remote, remote.activity("alice"), path="/actor/inbox").status_code == 202
+
+
+def test_unknown_local_inbox_is_404_without_fetching(client, remote, kicks, httpx_mock):
+    before = snapshot()
+    response = _send(client, remote, remote.activity("alice"), path="/users/nobody/inbox")
+
+    assert response.status_code == 404
+    assert httpx_mock.get_requests() == []
+    assert snapshot() == before
+
+
+def test_suspended_local_user_has_no_inbox(client, remote, kicks):
+    from ourvoice.accounts.services import account_suspend
+
+    bob = local_account("bob")
+    account_suspend(account=bob)
+    response = _send(client, remote, remote.activity("alice"), path="/users/bob/inbox")
+    assert response.status_code == 404
+
+
+def test_get_is_not_allowed(client):
+    response = client.get("/inbox")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"type": "Create", "actor": "https://remote.example/users/alice"}', "no id"),
+        (b'{"id": "https://remote.example/1", "actor": "https://remote.example/users/a"}', "type"),
+        (b'{"id": "https://remote.example/1", "type": "Create"}', "no actor"),
+        (b'{"id": "urn:x", "type": "Create", "actor": "https://remote.example/users/a"}', "no id"),
+        (
+            b'{"id": "https://remote.example/1", "type": "Create", "actor": 5}',
+            "no actor",
+        ),
+        (
+            b'{"id": "https://remote.example/1", "type": "Note", "actor": "https://r.example/a", '
+            b'"content": "\\u0000"}',
+            "NUL",
+        ),
+    ],
+)
+def test_malformed_bodies_are_400(client, remote, kicks, httpx_mock, body, reason):
+    headers = remote.signed_headers(body)
+    before = snapshot()
+
+    response = post(client, "/inbox", body, headers)
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert httpx_mock.get_requests() == []
+    assert snapshot() == before
+
+
+def test_actor_given_as_an_object_is_accepted(client, remote, kicks):
+    remote.serve_actor("alice")
+    activity = remote.activity("alice", actor={"id": remote.actor_id("alice"), "type": "Person"})
+    assert _send(client, remote, activity).status_code == 202
+    assert InboxItem.objects.get().actor_uri == remote.actor_id("alice")
+
+
+def test_ld_json_actor_documents_are_accepted(client, remote, kicks):
+    remote.serve_actor("alice", content_type=LD_JSON)
+    assert _send(client, remote, remote.activity("alice")).status_code == 202
+
+
+def test_rfc9421_signed_post_is_accepted(client, remote, kicks):
+    remote.serve_actor("alice")
+    body = body_of(remote.activity("alice"))
+    headers = signatures.sign_request_rfc9421(
+        method="POST",
+        url=f"{settings.OURVOICE_BASE_URL}/inbox",
+        headers={"Content-Type": "application/activity+json"},
+        body=body,
+        key_id=remote.key_id("alice"),
+        private_key_pem=PRIVATE_KEY,
+    )
+    assert post(client, "/inbox", body, headers).status_code == 202
+
+
+def test_rotated_key_is_refetched_once(client, remote, kicks, httpx_mock):
+    old_private, old_public = other_keypair()
+    Account.objects.create(
+        username="alice",
+        domain="remote.example",
+        uri=remote.actor_id("alice"),
+        inbox_uri=f"{remote.actor_id('alice')}/inbox",
+        key_id=remote.key_id("alice"),
+        public_key_pem=old_public,
+    )
+    remote.serve_actor("alice")  # now publishes the new key (PUBLIC_KEY)
+
+    response = _send(client, remote, remote.activity("alice"))
+
+    assert response.status_code == 202
+    assert len(httpx_mock.get_requests()) == 1
+    alice = Account.objects.get(uri=remote.actor_id("alice"))
+    assert alice.public_key_pem.strip() == PUBLIC_KEY.strip()
+    assert old_private  # the old key is simply replaced
+
+
+def test_failed_key_refresh_is_rate_limited_per_key(client, remote, kicks, httpx_mock):
+    other_private, _ = other_keypair()
+    remote.serve_actor("alice")  # publishes PUBLIC_KEY; the requests are signed with another key
+
+    first = _send(client, remote, remote.activity("alice"), private_pem=other_private)
+    second = _send(client, remote, remote.activity("alice"), private_pem=other_private)
+
+    assert (first.status_code, second.status_code) == (401, 401)
+    assert len(httpx_mock.get_requests()) == 1
+    assert InboxItem.objects.count() == 0
+
+
+def test_flooding_domain_gets_429_with_retry_after(client, remote, kicks, settings, monkeypatch):
+    settings.OURVOICE_RATE_LIMITS = True
+    monkeypatch.setattr(policy, "INBOX_RATE_LIMIT", 2)
+    remote.serve_actor("alice")
+
+    statuses = [_send(client, remote, remote.activity("alice")).status_code for _ in range(2)]
+    response = _send(client, remote, remote.activity("alice"))
+
+    assert statuses == [202, 202]
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= policy.INBOX_RATE_WINDOW
+    assert InboxItem.objects.count() == 2
+
+
+def test_rate_limit_is_off_unless_configured(client, remote, kicks, settings, monkeypatch):
+    settings.OURVOICE_RATE_LIMITS = False
+    monkeypatch.setattr(policy, "INBOX_RATE_LIMIT", 1)
+    remote.serve_actor("alice")
+    statuses = [_send(client, remote, remote.activity("alice")).status_code for _ in range(3)]
+    assert statuses == [202, 202, 202]
+
+
+def test_stored_activity_is_processed_by_the_kicked_batch(client, remote, monkeypatch):
+    """Without the kick stub: the (eager) batch task processes what the inbox stored."""
+    monkeypatch.setattr(tasks_inbox, "_last_kick", -1.0e9)
+    handled: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        dispatch,
+        "activity_handle",
+        lambda activity, *, actor: handled.append((activity["id"], actor.uri)),
+    )
+    remote.serve_actor("alice")
+    activity = remote.activity("alice")
+
+    assert _send(client, remote, activity).status_code == 202
+
+    assert handled == [(activity["id"], remote.actor_id("alice"))]
+    assert InboxItem.objects.get().state == InboxItem.State.DONE
+
+
+def test_inbox_item_store_reports_duplicates(db):
+    kwargs = {
+        "activity_id": "https://remote.example/a/1",
+        "activity_type": "Like",
+        "actor_uri": "https://remote.example/users/alice",
+        "key_id": "https://remote.example/users/alice#main-key",
+        "body": b'{"id": "https://remote.example/a/1", "type": "Like"}',
+    }
+    assert processing.inbox_item_store(**kwargs) is True
+    assert processing.inbox_item_store(**kwargs) is False
+    assert InboxItem.objects.get().body == {"id": "https://remote.example/a/1", "type": "Like"}
