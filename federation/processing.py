@@ -139,65 +139,67 @@ def _error_text(exc: BaseException) -> str:
 def inbox_items_process(limit: int = BATCH_SIZE) -> int:
     """Process up to `limit` due pending inbox items; returns how many were claimed.
 
-    One transaction: the items are locked with SKIP LOCKED (other workers take other items),
-    each activity is applied in its own savepoint, and the items' outcomes are written before
-    the commit, so an item is applied and marked together or not at all (a worker that dies
-    mid-batch leaves its items pending for the next one; handlers are idempotent on the
-    activity id).
+    Each item is claimed (SKIP LOCKED, so other workers take other items), applied and marked
+    in its own short transaction: an item is applied and marked together or not at all, and
+    row locks taken while applying it (an author's counters, say) are released at once, so
+    workers handling the same authors never hold each other up for a whole batch or
+    deadlock. A worker that dies leaves its current item pending; handlers are idempotent on
+    the activity id.
     """
-    now = timezone.now()
-    with transaction.atomic():
-        items = list(
-            InboxItem.objects.select_for_update(skip_locked=True)
-            .filter(state=InboxItem.State.PENDING)
-            .filter(_due(now))
-            .order_by("id")[:limit]
-        )
-        if not items:
-            return 0
-        actors: dict[str, Account] = {}
-        done: list[int] = []
-        changed: list[InboxItem] = []
-        for item in items:
-            try:
-                with transaction.atomic():
-                    actor = _actor_for(item, actors)
-                    dispatch.activity_handle(activity=item.body, actor=actor)
-            except (Ignore, _Skip, policy.DomainBlocked) as exc:
-                item.state = InboxItem.State.IGNORED
-                item.error = _error_text(exc)
-                logger.debug("inbox item ignored id=%s reason=%s", item.id, item.error)
-            except fetch.FetchRefused as exc:
-                item.state = InboxItem.State.FAILED
-                item.error = _error_text(exc)
-                logger.info("inbox item failed id=%s error=%s", item.id, item.error)
-            except Exception as exc:
-                item.error = _error_text(exc)
-                if item.attempts + 1 >= MAX_ATTEMPTS:
-                    item.state = InboxItem.State.FAILED
-                    logger.warning("inbox item given up id=%s error=%s", item.id, item.error)
-                else:
-                    logger.info(
-                        "inbox item will be retried id=%s attempt=%s error=%s",
-                        item.id,
-                        item.attempts + 1,
-                        item.error,
-                        exc_info=not isinstance(exc, fetch.FetchTransient),
-                    )
-            else:
-                done.append(item.id)
-                continue
-            item.attempts += 1
-            item.processed_at = now
-            changed.append(item)
-        finished = timezone.now()
-        if done:
-            InboxItem.objects.filter(pk__in=done).update(
-                state=InboxItem.State.DONE,
-                processed_at=finished,
-                error="",
-                attempts=F("attempts") + 1,
+    actors: dict[str, Account] = {}
+    claimed = 0
+    while claimed < limit:
+        now = timezone.now()
+        with transaction.atomic():
+            item = (
+                InboxItem.objects.select_for_update(skip_locked=True)
+                .filter(state=InboxItem.State.PENDING)
+                .filter(_due(now))
+                .order_by("id")
+                .first()
             )
-        if changed:
-            InboxItem.objects.bulk_update(changed, ["state", "error", "attempts", "processed_at"])
-    return len(items)
+            if item is None:
+                break
+            claimed += 1
+            _apply(item, actors, now)
+    return claimed
+
+
+def _apply(item: InboxItem, actors: dict[str, Account], now: Any) -> None:
+    """Apply one claimed item in a savepoint and record its outcome (caller's transaction)."""
+    try:
+        with transaction.atomic():
+            actor = _actor_for(item, actors)
+            dispatch.activity_handle(activity=item.body, actor=actor)
+    except (Ignore, _Skip, policy.DomainBlocked) as exc:
+        item.state = InboxItem.State.IGNORED
+        item.error = _error_text(exc)
+        logger.debug("inbox item ignored id=%s reason=%s", item.id, item.error)
+    except fetch.FetchRefused as exc:
+        item.state = InboxItem.State.FAILED
+        item.error = _error_text(exc)
+        logger.info("inbox item failed id=%s error=%s", item.id, item.error)
+    except Exception as exc:
+        item.error = _error_text(exc)
+        if item.attempts + 1 >= MAX_ATTEMPTS:
+            item.state = InboxItem.State.FAILED
+            logger.warning("inbox item given up id=%s error=%s", item.id, item.error)
+        else:
+            logger.info(
+                "inbox item will be retried id=%s attempt=%s error=%s",
+                item.id,
+                item.attempts + 1,
+                item.error,
+                exc_info=not isinstance(exc, fetch.FetchTransient),
+            )
+    else:
+        InboxItem.objects.filter(pk=item.pk).update(
+            state=InboxItem.State.DONE,
+            processed_at=timezone.now(),
+            error="",
+            attempts=F("attempts") + 1,
+        )
+        return
+    item.attempts += 1
+    item.processed_at = now
+    item.save(update_fields=["state", "error", "attempts", "processed_at"])
