@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
@@ -370,13 +371,21 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Send selected deliveries again now", permissions=["retry"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         """Re-arm the rows (attempts from zero) and queue them at once."""
-        ids = list(queryset.exclude(state=Delivery.State.SENT).values_list("id", flat=True))
-        Delivery.objects.filter(pk__in=ids).update(
-            state=Delivery.State.PENDING,
-            attempts=0,
-            next_attempt_at=timezone.now(),
-            last_error="",
-        )
+        with transaction.atomic():
+            # SKIP LOCKED: a row a sender is writing right now is left to that sender.
+            selected = list(queryset.values_list("id", flat=True))
+            ids = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=selected)
+                .exclude(state=Delivery.State.SENT)
+                .values_list("id", flat=True)
+            )
+            Delivery.objects.filter(pk__in=ids).update(
+                state=Delivery.State.PENDING,
+                attempts=0,
+                next_attempt_at=timezone.now(),
+                last_error="",
+            )
         deliveries_enqueue(ids)
         self.message_user(
             request, f"{len(ids)} deliveries queued (sent ones are left alone).", messages.SUCCESS

@@ -276,11 +276,19 @@ class _Writer:
             return self.claim(claim_next, timezone.now())
         # Both writes in one statement: the mark commits exactly as early as before, and the
         # next row's claim rides along (a data-modifying CTE always runs).
-        self.cursor.execute(
-            f"WITH done AS ({mark}) UPDATE {self.table} SET attempts = attempts + 1, "
-            "next_attempt_at = %s WHERE id = %s AND state = 'pending' AND next_attempt_at <= %s",
-            [*params, self.adapt(now + CLAIM_LEASE), claim_next, self.adapt(now)],
-        )
+        try:
+            self.cursor.execute(
+                f"WITH done AS ({mark}) UPDATE {self.table} SET attempts = attempts + 1, "
+                "next_attempt_at = %s WHERE id = %s AND state = 'pending' "
+                "AND next_attempt_at <= %s",
+                [*params, self.adapt(now + CLAIM_LEASE), claim_next, self.adapt(now)],
+            )
+        except connection.Database.Error:
+            # E.g. chosen as a deadlock victim by a bulk update of other rows: the request
+            # went out, so the mark must not be lost; write it on its own.
+            logger.warning("delivery mark retried row=%s", row_id, exc_info=True)
+            self.cursor.execute(mark, params)
+            return self.claim(claim_next, timezone.now())
         return self.cursor.rowcount == 1
 
     def retry(self, row_id: int, status: int | None, error: str, due: datetime) -> None:
@@ -600,17 +608,20 @@ def deliveries_sweep(
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    rows = list(
-        Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=cutoff)
-        .order_by("next_attempt_at")
-        .values_list("id", "domain", "inbox")[:limit]
-    )
-    if not rows:
-        return 0
-    ids = [row[0] for row in rows]
-    Delivery.objects.filter(
-        pk__in=ids, state=Delivery.State.PENDING, next_attempt_at__lte=cutoff
-    ).update(next_attempt_at=now)
+    with transaction.atomic():
+        # SKIP LOCKED: rows a sender is writing right now are left alone, so the sweep never
+        # waits for a sender (and can never be half of a deadlock with one).
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(state=Delivery.State.PENDING, next_attempt_at__lte=cutoff)
+            .order_by("next_attempt_at")
+            .values_list("id", "domain", "inbox")[:limit]
+        )
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), 1000):
+            Delivery.objects.filter(pk__in=ids[start : start + 1000]).update(next_attempt_at=now)
     rows.sort(key=lambda row: (row[1], row[2]))
     deliveries_enqueue([row[0] for row in rows])
     logger.info("delivery sweep queued=%s", len(rows))

@@ -86,9 +86,17 @@ def instance_set_policy(
     transaction.on_commit(lambda: policy_cache_clear(domain))
     skipped = 0
     if policy == Instance.Policy.SUSPEND and "policy" in fields:
-        skipped = Delivery.objects.filter(
-            domain=instance.domain, state=Delivery.State.PENDING
-        ).update(state=Delivery.State.SKIPPED, last_error="domain suspended")
+        # Rows a sender is writing right now are skipped here (SKIP LOCKED, so this never
+        # deadlocks with a sender) and at their next attempt by the sender itself.
+        pending = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(domain=instance.domain, state=Delivery.State.PENDING)
+            .values_list("id", flat=True)
+        )
+        for start in range(0, len(pending), 1000):
+            skipped += Delivery.objects.filter(pk__in=pending[start : start + 1000]).update(
+                state=Delivery.State.SKIPPED, last_error="domain suspended"
+            )
     logger.info(
         "instance policy set domain=%s policy=%s fields=%s skipped_deliveries=%s",
         instance.domain,

@@ -550,3 +550,42 @@ def test_an_unusable_key_fails_the_row_not_the_chunk(alice, httpx_mock):
     assert report.sent == 1
     assert rows(first)[0].state == Delivery.State.FAILED
     assert rows(first)[0].last_error.startswith("ValueError")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sweep_never_waits_for_a_row_being_written(monkeypatch):
+    """SKIP LOCKED: the sweep leaves a row a sender holds (no waiting, so no deadlock)."""
+    from django.db import transaction
+
+    monkeypatch.setattr("federation.outbound.consumers.deliveries_enqueue", lambda ids: 0)
+    queued: list[int] = []
+    monkeypatch.setattr(delivery, "deliveries_enqueue", lambda i, **k: queued.extend(i))
+    alice = local_account("alice")
+    activity = publish(alice, ["https://l1.example/inbox", "https://l2.example/inbox"])
+    Delivery.objects.filter(activity=activity).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
+    locked, free = rows(activity)
+    held, release = threading.Event(), threading.Event()
+
+    def sender() -> None:
+        try:
+            with transaction.atomic():
+                Delivery.objects.select_for_update().get(pk=locked.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    assert held.wait(10)
+    try:
+        started = time.monotonic()
+        assert deliveries_sweep() == 1
+        assert time.monotonic() - started < 5
+        assert queued == [free.id]
+    finally:
+        release.set()
+        thread.join()
