@@ -33,7 +33,7 @@ class Page:
     limit: int = 20
 
 
-def _window(qs: QuerySet, page: Page, *, key: str = "id") -> list:
+def window(qs: QuerySet, page: Page, *, key: str = "id") -> list:
     """Apply Mastodon's cursors to `qs` on the snowflake column `key`, newest first."""
     if page.max_id is not None:
         qs = qs.filter(**{f"{key}__lt": page.max_id})
@@ -91,7 +91,7 @@ def timeline_home(*, viewer: Account, page: Page) -> list[TimelineEntry]:
         qs = qs.exclude(actor_id__in=hidden).exclude(post__author_id__in=hidden)
     if blocked_domains:
         qs = qs.exclude(post__author__domain__in=blocked_domains)
-    rows = _window(qs, page, key="entry_id")
+    rows = window(qs, page, key="entry_id")
     repost_ids = [row.repost_id for row in rows if row.repost_id]
     reposts = (
         {r.id: r for r in Repost.objects.filter(id__in=repost_ids).select_related("account")}
@@ -135,7 +135,7 @@ def timeline_public(
         qs = qs.filter(hashtags__name=hashtag.lower())
     if only_media:
         qs = qs.filter(media__isnull=False).distinct()
-    return [TimelineEntry(id=p.id, post=p) for p in _window(qs, page)]
+    return [TimelineEntry(id=p.id, post=p) for p in window(qs, page)]
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def timeline_account(
         posts = posts.filter(Exists(MediaAttachment.objects.filter(post=OuterRef("pk"))))
     if tagged:
         posts = posts.filter(hashtags__name=tagged.strip().lstrip("#").lower())
-    post_rows = _window(posts, page)
+    post_rows = window(posts, page)
     if exclude_reblogs or only_media or tagged or pinned:
         return [TimelineEntry(id=p.id, post=p) for p in post_rows]
     audience = Q(visibility__in=[Visibility.PUBLIC, Visibility.UNLISTED])
@@ -215,7 +215,7 @@ def timeline_account(
         account=account,
         post__in=Post.objects.filter(posts_visible_q(viewer), state=Post.State.ACTIVE),
     ).select_related("account", "post", "post__author")
-    return _merge(post_rows, _window(reposts, page), page)
+    return _merge(post_rows, window(reposts, page), page)
 
 
 def likes_of_account(*, account: Account) -> QuerySet[Like]:
@@ -263,3 +263,13 @@ def posts_pinned_public(*, account: Account, limit: int = 20) -> list[Post]:
         .order_by("-id")[:limit]
     )
     return [pin.post for pin in pins]
+
+
+def post_interactors(*, post: Post, kind: str, page: Page) -> list[Like | Repost]:
+    """Likes (`kind="likes"`) or boosts (`"reposts"`) of a post by non-suspended accounts,
+    newest first, with their accounts; paginated by the interaction row's id."""
+    model = Like if kind == "likes" else Repost
+    qs = model.objects.filter(post=post, account__suspended_at__isnull=True).select_related(
+        "account"
+    )
+    return window(qs, page)

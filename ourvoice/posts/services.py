@@ -626,3 +626,20 @@ def post_delete_remote(*, post: Post) -> bool:
         "post.deleted",
         allowed_from=(Post.State.ACTIVE, Post.State.ARCHIVED, Post.State.REMOVED),
     )
+
+
+MAX_MEDIA_DESCRIPTION = 1500
+
+
+@transaction.atomic
+def media_describe(*, account: Account, media_id: int | str, description: str) -> bool:
+    """Set the alt text of one of the account's media attachments (Mastodon
+    `media_attributes[]` on an edit). Returns False when the media is not the account's."""
+    try:
+        pk = int(media_id)
+    except (TypeError, ValueError):
+        return False
+    updated = MediaAttachment.objects.filter(pk=pk, account=account).update(
+        description=str(description)[:MAX_MEDIA_DESCRIPTION]
+    )
+    return bool(updated)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from ourvoice.api.mastodon.params import Params
-from ourvoice.interactions.selectors import Page
+from ourvoice.interactions.selectors import Page, window
+
+__all__ = ["link_header", "page_from", "window"]
 
 _CURSOR_KEYS = ("max_id", "since_id", "min_id", "limit", "access_token")
 
@@ -56,16 +56,3 @@ def link_header(request: object, ids: Sequence[int], page: Page) -> str | None:
     next_url = f"{base}?{urlencode([*keep, ('max_id', str(oldest)), *limit])}"
     prev_url = f"{base}?{urlencode([*keep, ('min_id', str(newest)), *limit])}"
     return f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'
-
-
-def window(qs: QuerySet, page: Page, *, key: str = "id") -> list[Any]:
-    """Apply the cursors to a queryset ordered by `key` (a snowflake column), newest first."""
-    if page.max_id is not None:
-        qs = qs.filter(**{f"{key}__lt": page.max_id})
-    if page.since_id is not None:
-        qs = qs.filter(**{f"{key}__gt": page.since_id})
-    if page.min_id is not None:
-        rows = list(qs.filter(**{f"{key}__gt": page.min_id}).order_by(key)[: page.limit])
-        rows.reverse()
-        return rows
-    return list(qs.order_by(f"-{key}")[: page.limit])

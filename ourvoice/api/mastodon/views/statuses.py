@@ -22,11 +22,10 @@ from ourvoice.api.mastodon.entities import (
     render_status,
 )
 from ourvoice.api.mastodon.models import IdempotentRequest
-from ourvoice.api.mastodon.pagination import page_from, window
+from ourvoice.api.mastodon.pagination import page_from
 from ourvoice.core.errors import Invalid, NotFound
 from ourvoice.interactions import services as interactions
-from ourvoice.interactions.models import Like, Repost
-from ourvoice.interactions.selectors import Page
+from ourvoice.interactions.selectors import Page, post_interactors
 from ourvoice.posts import services as posts
 from ourvoice.posts.models import MediaAttachment, Post
 from ourvoice.posts.selectors import post_context, post_get_visible_to
@@ -116,8 +115,10 @@ class StatusDetail(MastodonView):
         )
         for item in p.list("media_attributes"):
             if isinstance(item, dict) and item.get("id"):
-                MediaAttachment.objects.filter(pk=item["id"], account=self.viewer).update(
-                    description=str(item.get("description", ""))[:1500]
+                posts.media_describe(
+                    account=self.viewer,
+                    media_id=item["id"],
+                    description=str(item.get("description", "")),
                 )
         post = Post.objects.select_related("author").get(pk=post.pk)
         return Response(render_status(post, viewer=self.viewer))
@@ -261,12 +262,8 @@ class StatusInteractors(MastodonView):
 
     def get(self, request: Request, id: str) -> Response:
         post = post_get_visible_to(viewer=self.viewer, post_id=id)
-        model = Like if self.kind == "likes" else Repost
         page: Page = page_from(self.params, default=40, maximum=80)
-        qs = model.objects.filter(post=post, account__suspended_at__isnull=True).select_related(
-            "account"
-        )
-        rows = window(qs, page)
+        rows = post_interactors(post=post, kind=self.kind, page=page)
         return self.paginated(
             request, [render_account(r.account) for r in rows], [r.id for r in rows], page
         )
