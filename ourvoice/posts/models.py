@@ -91,6 +91,9 @@ class Post(models.Model):
     published_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    #: Set while a community-moderation case on the post is pending or held: clients show it
+    #: collapsed behind a content warning until the case is decided.
+    collapsed_at = models.DateTimeField(null=True, blank=True)
 
     ### Counters (exact under concurrency: F() updates in the writer's transaction) ###
     replies_count = models.PositiveIntegerField(default=0)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -278,7 +279,14 @@ def post_update(
     return post
 
 
-def _leave_active(post: Post, new_state: str, kind: str, *, allowed_from: tuple[str, ...]) -> bool:
+def _leave_active(
+    post: Post,
+    new_state: str,
+    kind: str,
+    *,
+    allowed_from: tuple[str, ...],
+    event_extra: dict[str, Any] | None = None,
+) -> bool:
     """Compare-and-set the state; adjust counters when the post stops counting. True if changed."""
     now = timezone.now()
     changed = Post.objects.filter(pk=post.pk, state__in=allowed_from).update(
@@ -297,7 +305,8 @@ def _leave_active(post: Post, new_state: str, kind: str, *, allowed_from: tuple[
         Account.objects.filter(pk=post.author_id).update(
             statuses_count=Greatest(F("statuses_count") - 1, 0)
         )
-    outbox_record(kind=kind, payload={"post_id": post.id, "author_id": post.author_id})
+    payload = {"post_id": post.id, "author_id": post.author_id, **(event_extra or {})}
+    outbox_record(kind=kind, payload=payload)
     return True
 
 
@@ -354,19 +363,46 @@ def post_restore(*, post: Post) -> Post:
 
 
 @transaction.atomic
-def post_remove(*, post: Post) -> bool:
+def post_remove(*, post: Post, activity_id: str = "", extra: dict[str, Any] | None = None) -> bool:
     """Remove a post by moderation decision: one compare-and-set from active or archived.
 
     Returns True only for the call that changed the state (so exactly one `post.removed`
-    event exists per removal, however many callers race).
+    event exists per removal, however many callers race). `activity_id` (the Delete's
+    deterministic id) and `extra` (fields merged into the Delete, e.g. `summary` and the
+    `decision` link) travel in the event payload to whoever announces the removal.
     """
     post = Post.objects.select_for_update().get(pk=post.pk)
-    return _leave_active(
+    event_extra: dict[str, Any] = {}
+    if activity_id:
+        event_extra["activity_id"] = activity_id
+    if extra:
+        event_extra["extra"] = extra
+    changed = _leave_active(
         post,
         Post.State.REMOVED,
         "post.removed",
         allowed_from=(Post.State.ACTIVE, Post.State.ARCHIVED),
+        event_extra=event_extra,
     )
+    if changed and post.collapsed_at is not None:
+        Post.objects.filter(pk=post.pk).update(collapsed_at=None)
+        post.collapsed_at = None
+    return changed
+
+
+@transaction.atomic
+def post_set_collapsed(*, post: Post, collapsed: bool) -> bool:
+    """Collapse a post behind a content warning while moderation reviews it, or undo that.
+
+    Returns True when the flag changed. Records no event: collapsing is local presentation
+    and never federates.
+    """
+    now = timezone.now() if collapsed else None
+    qs = Post.objects.filter(pk=post.pk, collapsed_at__isnull=collapsed)
+    changed = bool(qs.update(collapsed_at=now))
+    if changed:
+        post.collapsed_at = now
+    return changed
 
 
 # --- Remote posts (created, edited and deleted by incoming federation) -----------------------

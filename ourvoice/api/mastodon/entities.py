@@ -212,6 +212,16 @@ def _pinned_ids(viewer: Account | None, ids: Sequence[int]) -> frozenset[int]:
     )
 
 
+#: Content warning shown on a post while a community-moderation case on it is pending or held.
+COLLAPSED_WARNING = "Under community moderation review"
+
+
+def _spoiler(post: Post) -> str:
+    if post.collapsed_at is None:
+        return post.spoiler_text
+    return f"{COLLAPSED_WARNING}: {post.spoiler_text}" if post.spoiler_text else COLLAPSED_WARNING
+
+
 def render_post(post: Post, ctx: StatusContext) -> dict[str, Any]:
     viewer = ctx.viewer
     data: dict[str, Any] = {
@@ -223,8 +233,8 @@ def render_post(post: Post, ctx: StatusContext) -> dict[str, Any]:
         "account": render_account(post.author),
         "content": post.content,
         "visibility": post.visibility,
-        "sensitive": post.sensitive,
-        "spoiler_text": post.spoiler_text,
+        "sensitive": post.sensitive or post.collapsed_at is not None,
+        "spoiler_text": _spoiler(post),
         "language": post.language or None,
         "media_attachments": [render_media(m) for m in ctx.media.get(post.pk, [])],
         "mentions": [
