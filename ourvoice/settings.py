@@ -92,6 +92,8 @@ _HOST = urlsplit(OURVOICE_BASE_URL).hostname or "localhost"
 OURVOICE_STREAMING_URL = _env_str(
     "OURVOICE_STREAMING_URL", f"{'wss' if OURVOICE_SCHEME == 'https' else 'ws'}://{OURVOICE_DOMAIN}"
 ).rstrip("/")
+#: Seconds between keep-alive comments (`:thump`) on server-sent event streams (Mastodon: 15).
+OURVOICE_STREAMING_HEARTBEAT = _env_number("OURVOICE_STREAMING_HEARTBEAT", 15.0, float, 0.05)
 #: Who may sign up: open, approval (admins approve) or closed.
 OURVOICE_REGISTRATION = _env_choice(
     "OURVOICE_REGISTRATION", "open" if DEBUG else "approval", ("open", "approval", "closed")
@@ -246,12 +248,25 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "ov:channels"},
+            # One hub channel per streaming process receives every event for its clients
+            # (ourvoice/api/streaming/hub.py), so it needs far more room than the default 100.
+            # redis-py 8 times reads out after 5 s, exactly as long as channels_redis blocks
+            # in BZPOPMIN while waiting for a message: give the socket more time than that.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": "ov:channels",
+                "capacity": 20_000,
+            },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 20_000},
+        }
+    }
 
 # Celery: every task routes to inbox, delivery or default (decisions.md, Processes).
 CELERY_TASK_DEFAULT_QUEUE = "default"

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Mute
 from ourvoice.core.errors import Invalid, NotFound
+from ourvoice.core.outbox import outbox_record
 from ourvoice.notifications.models import Marker, Notification
 from ourvoice.posts.models import Post
 
@@ -45,7 +46,8 @@ def notification_create(
 ) -> Notification | None:
     """Create one notification unless filtered or already created for the same `dedupe_key`.
 
-    Returns the new row, or None when nothing was created.
+    Records `notification.created` with the row. Returns the new row, or None when nothing
+    was created.
     """
     if type not in Notification.Type.values:
         raise ValueError(f"unknown notification type {type!r}")
@@ -53,7 +55,7 @@ def notification_create(
         return None
     try:
         with transaction.atomic():
-            return Notification.objects.create(
+            notification = Notification.objects.create(
                 recipient=recipient,
                 from_account=from_account,
                 type=type,
@@ -61,6 +63,12 @@ def notification_create(
                 dedupe_key=dedupe_key[:255],
                 report_id=report_id,
             )
+            # Streaming pushes it to the recipient's open connections after commit.
+            outbox_record(
+                kind="notification.created",
+                payload={"notification_id": notification.id, "recipient_id": recipient.id},
+            )
+            return notification
     except IntegrityError:
         return None
 
