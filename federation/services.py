@@ -107,6 +107,16 @@ def instance_set_policy(
     return True
 
 
+def instance_set_moderation_tier(*, instance: Instance, tier: str) -> bool:
+    """Set the weight tier of a domain's moderation voters ("" = the configured default)."""
+    if tier not in Instance.Tier.values:
+        raise Invalid(f"Unknown tier {tier!r}.", field="tier")
+    changed = Instance.objects.filter(pk=instance.pk).exclude(moderation_tier=tier)
+    updated = bool(changed.update(moderation_tier=tier))
+    instance.moderation_tier = tier
+    return updated
+
+
 # --- Remote resolution (Mastodon search with resolve=true) ---------------------------------------
 
 #: Seconds a document fetched for a search stays cached (a URL is tried as a post, then as an

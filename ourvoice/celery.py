@@ -30,5 +30,6 @@ app.conf.beat_schedule = {
     "outbox-sweep": {"task": "ourvoice.events.outbox_sweep", "schedule": 30.0},
     "delivery-sweep": {"task": "federation.tasks.delivery_sweep", "schedule": 30.0},
     "inbox-sweep": {"task": "federation.tasks.inbox_sweep", "schedule": 15.0},
+    "moderation-sweep": {"task": "moderation.tasks.moderation_sweep", "schedule": 30.0},
 }
 app.autodiscover_tasks()

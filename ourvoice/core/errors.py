@@ -36,3 +36,9 @@ class Conflict(ApplicationError):
     """The state of the object does not allow the operation (already deleted...)."""
 
     code = "conflict"
+
+
+class LimitReached(ApplicationError):
+    """The caller used up a quota (votes per day...); retrying later may succeed."""
+
+    code = "limit_reached"

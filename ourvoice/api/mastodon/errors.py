@@ -50,6 +50,8 @@ def mastodon_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         return error_body(403, exc.message)
     if isinstance(exc, errors.Conflict):
         return error_body(422, exc.message)
+    if isinstance(exc, errors.LimitReached):
+        return error_body(429, exc.message)
     if isinstance(exc, exceptions.PermissionDenied):
         return error_body(403, OUTSIDE_SCOPES)
     if isinstance(exc, exceptions.MethodNotAllowed):

@@ -1,0 +1,188 @@
+"""Reads for community moderation: what the rule sees, what voters and the public may see."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from federation.models import Instance
+from moderation import rule
+from moderation.models import Case, Decision, Vote
+from moderation.tally import counted_votes_q
+from ourvoice.accounts.models import Account, Follow
+from ourvoice.core.errors import NotFound
+from ourvoice.interactions.models import Like, Repost
+from ourvoice.posts.models import Mention, Post
+from ourvoice.posts.selectors import posts_visible_q
+
+#: Interactions older than this do not count as "prior interaction" for the burst alarm.
+PRIOR_INTERACTION_DAYS = 90
+
+
+def rule_config() -> rule.RuleConfig:
+    """The rule's knobs from Django settings (MODERATION_*)."""
+    return rule.RuleConfig.from_settings(settings)
+
+
+def rule_version(config: rule.RuleConfig | None = None) -> str:
+    config = config or rule_config()
+    return rule.RULE_VERSION_RAW if config.rule == "raw" else rule.RULE_VERSION_OV_1
+
+
+def post_content_version(post: Post) -> str:
+    """A stable fingerprint of what a voter saw: "sha256:" over content, warning and edit time."""
+    edited = post.edited_at.isoformat() if post.edited_at else ""
+    material = "\x00".join((post.content, post.spoiler_text, edited)).encode()
+    return "sha256:" + hashlib.sha256(material).hexdigest()
+
+
+def post_exposure(post: Post) -> int:
+    """E: the author's followers now + distinct accounts that replied, liked or boosted."""
+    interactors: set[int] = set(Like.objects.filter(post=post).values_list("account_id", flat=True))
+    interactors.update(Repost.objects.filter(post=post).values_list("account_id", flat=True))
+    interactors.update(
+        Post.objects.filter(in_reply_to=post).values_list("author_id", flat=True).distinct()
+    )
+    interactors.discard(post.author_id)
+    followers = Account.objects.filter(pk=post.author_id).values_list("followers_count", flat=True)
+    return int(followers.first() or 0) + len(interactors)
+
+
+def prior_interaction(*, voter: Account, author: Account, now: datetime) -> bool:
+    """Any reply, like, boost, mention or follow between voter and author in the last 90 days."""
+    since = now - timedelta(days=PRIOR_INTERACTION_DAYS)
+    pair = (voter.pk, author.pk)
+    for a, b in (pair, pair[::-1]):
+        if Like.objects.filter(account_id=a, post__author_id=b, created_at__gte=since).exists():
+            return True
+        if Repost.objects.filter(account_id=a, post__author_id=b, created_at__gte=since).exists():
+            return True
+        if Post.objects.filter(
+            author_id=a, in_reply_to_account_id=b, published_at__gte=since
+        ).exists():
+            return True
+        if Mention.objects.filter(
+            post__author_id=a, account_id=b, post__published_at__gte=since
+        ).exists():
+            return True
+    return Follow.objects.filter(
+        Q(follower_id=voter.pk, target_id=author.pk) | Q(follower_id=author.pk, target_id=voter.pk)
+    ).exists()
+
+
+def domain_tier(domain: str) -> tuple[str | None, datetime | None]:
+    """The admin-set tier of a remote domain (None: the default) and when we first saw it."""
+    row = Instance.objects.filter(domain=domain).values_list("moderation_tier", "first_seen_at")
+    found = row.first()
+    if found is None:
+        return None, None
+    tier, first_seen = found
+    return (tier or None), first_seen
+
+
+def voter_facts(*, voter: Account, author: Account, now: datetime) -> rule.VoterFacts:
+    """What the rule needs to weigh a vote by `voter` cast at `now`."""
+    interacted = prior_interaction(voter=voter, author=author, now=now)
+    if voter.local:
+        return rule.VoterFacts(
+            is_local=True,
+            first_seen_at=min(voter.created_at, now),
+            prior_interaction_with_author=interacted,
+        )
+    tier, _ = domain_tier(voter.domain)
+    return rule.VoterFacts(
+        is_local=False,
+        first_seen_at=min(voter.first_seen_at, now),
+        domain=voter.domain,
+        tier=tier,
+        prior_interaction_with_author=interacted,
+    )
+
+
+def flag_voter_facts(*, domain: str, now: datetime) -> rule.VoterFacts:
+    """A Flag from another server: one domain-level voter, aged from our first sighting."""
+    tier, first_seen = domain_tier(domain)
+    return rule.VoterFacts(
+        is_local=False, first_seen_at=min(first_seen or now, now), domain=domain, tier=tier
+    )
+
+
+def rule_vote(vote: Vote, *, current_version: str) -> rule.Vote:
+    """A stored vote as the rule sees it."""
+    return rule.Vote(
+        voter_id=vote.voter_key,
+        verdict=vote.verdict,  # type: ignore[arg-type]
+        weight=vote.weight,
+        cast_at=vote.cast_at,
+        tier=vote.tier,
+        tau=vote.tau,
+        alpha=vote.alpha,
+        rho=vote.rho,
+        domain=vote.domain,
+        cohort=vote.cohort,
+        counts=vote.counts,
+        content_version_current=(
+            not vote.content_version or vote.content_version == current_version
+        ),
+        prior_interaction=vote.prior_interaction,
+    )
+
+
+def case_facts(*, case: Case, post: Post, now: datetime) -> rule.CaseFacts:
+    """The rule's view of a case, read from PostgreSQL (never from Redis)."""
+    version = post_content_version(post)
+    votes = Vote.objects.filter(counted_votes_q(), case=case)
+    return rule.CaseFacts(
+        exposure=post_exposure(post),
+        now=now,
+        votes=tuple(rule_vote(v, current_version=version) for v in votes),
+    )
+
+
+def case_live_for_post(*, post: Post) -> Case | None:
+    """The case that currently owns the post (open to decided), if any."""
+    return Case.objects.filter(post=post, state__in=Case.LIVE_STATES).first()
+
+
+def cases_votable_for(*, viewer: Account) -> QuerySet[Case]:
+    """Open cases on posts `viewer` can read and did not write, newest first."""
+    visible = Post.objects.filter(posts_visible_q(viewer)).values("pk")
+    return (
+        Case.objects.filter(state__in=Case.VOTING_STATES, post__in=visible)
+        .exclude(author=viewer)
+        .select_related("post", "post__author", "author")
+        .order_by("-id")
+    )
+
+
+def case_get(*, case_id: int | str) -> Case:
+    try:
+        return Case.objects.select_related("post", "author").get(pk=int(case_id))
+    except (Case.DoesNotExist, TypeError, ValueError) as exc:
+        raise NotFound("Record not found") from exc
+
+
+def vote_active_of(*, case: Case, voter: Account) -> Vote | None:
+    return Vote.objects.filter(case=case, voter_key=str(voter.pk), active=True).first()
+
+
+def votes_active_for(*, cases: Iterable[Case], voter: Account) -> dict[int, Vote]:
+    """The viewer's active vote per case (one query for a page of cases)."""
+    rows = Vote.objects.filter(case__in=[c.pk for c in cases], voter_key=str(voter.pk), active=True)
+    return {v.case_id: v for v in rows}
+
+
+def decision_latest(*, case: Case, outcomes: Iterable[str] | None = None) -> Decision | None:
+    qs = Decision.objects.filter(case=case)
+    if outcomes is not None:
+        qs = qs.filter(outcome__in=list(outcomes))
+    return qs.order_by("-created_at", "-id").first()
+
+
+def votes_cast_since(*, voter: Account, since: datetime) -> int:
+    """Votes a local account cast since `since` (the daily quota counts these)."""
+    return Vote.objects.filter(voter=voter, source=Vote.Source.LOCAL, cast_at__gte=since).count()
