@@ -13,7 +13,7 @@ import logging
 from celery import shared_task
 
 from federation.outbound import consumers as outgoing
-from ourvoice.api.streaming import consumers as streaming
+from federation.outbound import moderation as outgoing_moderation
 from ourvoice.core.models import OutboxEvent
 from ourvoice.core.outbox import Consumer, outbox_event_dispatch, outbox_pending_ids
 from ourvoice.notifications import consumers as notification_consumers
@@ -44,9 +44,34 @@ EVENT_KINDS = {
     "repost.created": ["repost_id", "account_id", "post_id"],
     "repost.deleted": ["repost_id", "account_id", "post_id", "uri"],
     "report.created": ["report_id", "reporter_id", "target_account_id", "post_ids"],
+    # Recorded by federation (incoming), consumed by moderation.
+    "report.received": ["actor", "actor_id", "object_uris", "content", "activity_id"],
+    "moderation.vote.received": [
+        "activity_id",
+        "actor_id",
+        "object",
+        "verdict",
+        "reason_code",
+        "comment",
+        "object_version",
+        "target",
+    ],
+    "moderation.vote.undo_received": ["activity_id", "actor_id", "vote_uri"],
+    # Recorded by moderation, published by federation (federation.outbound.moderation).
+    "moderation.vote.forward": [
+        "vote_uri",
+        "voter_id",
+        "post_uri",
+        "verdict",
+        "reason_code",
+        "comment",
+        "content_version",
+        "published",
+    ],
+    "moderation.vote.withdraw": ["vote_uri", "voter_id", "post_uri", "undo_uri"],
+    "moderation.flag": ["case_id", "flag_uri", "post_id", "content", "decision_url"],
     "pin.created": ["pin_id", "account_id", "post_id"],
     "pin.deleted": ["account_id", "post_id"],
-    "notification.created": ["notification_id", "recipient_id"],
 }
 
 # --- Home feeds: follows and blocks change what fan-out on write put in a feed. -------------
@@ -82,28 +107,17 @@ CONSUMERS: dict[str, list[Consumer]] = {
     "follow.deleted": [feed_on_follow_ended, outgoing.on_follow_deleted],
     "block.created": [feed_on_block, outgoing.on_block_created],
     "block.deleted": [outgoing.on_block_deleted],
-    "post.created": [
-        notification_consumers.on_post_created,
-        outgoing.on_post_created,
-        streaming.on_post_created,
-    ],
-    "post.updated": [
-        notification_consumers.on_post_updated,
-        outgoing.on_post_updated,
-        streaming.on_post_updated,
-    ],
-    "post.deleted": [outgoing.on_post_deleted, streaming.on_post_gone],
-    "post.removed": [outgoing.on_post_removed, streaming.on_post_gone],
-    "post.archived": [streaming.on_post_gone],
+    "moderation.vote.forward": [outgoing_moderation.on_vote_forward],
+    "moderation.vote.withdraw": [outgoing_moderation.on_vote_withdraw],
+    "moderation.flag": [outgoing_moderation.on_moderation_flag],
+    "post.created": [notification_consumers.on_post_created, outgoing.on_post_created],
+    "post.updated": [notification_consumers.on_post_updated, outgoing.on_post_updated],
+    "post.deleted": [outgoing.on_post_deleted],
+    "post.removed": [outgoing.on_post_removed],
     "like.created": [notification_consumers.on_like_created, outgoing.on_like_created],
     "like.deleted": [outgoing.on_like_deleted],
-    "repost.created": [
-        notification_consumers.on_repost_created,
-        outgoing.on_repost_created,
-        streaming.on_repost_created,
-    ],
-    "repost.deleted": [outgoing.on_repost_deleted, streaming.on_repost_deleted],
-    "notification.created": [streaming.on_notification_created],
+    "repost.created": [notification_consumers.on_repost_created, outgoing.on_repost_created],
+    "repost.deleted": [outgoing.on_repost_deleted],
 }
 
 

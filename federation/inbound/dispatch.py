@@ -25,6 +25,7 @@ from federation.inbound import (
     flag,
     follow,
     like,
+    moderation_vote,
     move,
     undo,
     update,
@@ -59,6 +60,8 @@ HANDLERS: dict[str, HandlerFunc] = {
     "Block": block.handle,
     "Flag": flag.handle,
     "Move": move.handle,
+    # OUR Voice's moderation votes, in every spelling of the type (moderation.md §2.2).
+    **dict.fromkeys(moderation_vote.VOTE_TYPES, moderation_vote.handle),
 }
 
 

@@ -10,6 +10,7 @@ is ignored.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import Q
@@ -24,6 +25,7 @@ from ourvoice.posts.models import Post
 
 MAX_CONTENT = 5_000
 MAX_OBJECTS = 100
+_POST_PAGE = re.compile(r"/@[^/]+/([0-9]{1,19})$")
 
 
 def handle(*, activity: dict[str, Any], actor: Account, activity_id: str) -> None:
@@ -40,10 +42,20 @@ def handle(*, activity: dict[str, Any], actor: Account, activity_id: str) -> Non
         ).values_list("uri", "url")
     )
     known_uris = {value for pair in known for value in pair}
-    known_uris |= set(
-        Post.objects.filter(uri__in=candidates, local=True).values_list("uri", flat=True)
+    # A post may be named by its id or by its page URL (`/@user/<id>`, read by primary key:
+    # `url` has no index); either way its id is reported.
+    page_ids = [int(m.group(1)) for u in candidates if (m := _POST_PAGE.search(u))]
+    page_ids = [pk for pk in page_ids if pk < 2**63]
+    post_uris: dict[str, str] = {}
+    for uri, url in Post.objects.filter(
+        Q(uri__in=candidates) | Q(pk__in=page_ids), local=True
+    ).values_list("uri", "url"):
+        post_uris[uri] = uri
+        if url:
+            post_uris.setdefault(url, uri)
+    object_uris = list(
+        dict.fromkeys(post_uris.get(u, u) for u in candidates if u in known_uris or u in post_uris)
     )
-    object_uris = [u for u in candidates if u in known_uris]
     if not object_uris:
         raise Ignore("the report names nothing of ours")
     content = common.string_of(activity.get("content"))
@@ -52,6 +64,7 @@ def handle(*, activity: dict[str, Any], actor: Account, activity_id: str) -> Non
         kind="report.received",
         payload={
             "actor": actor.uri,
+            "actor_id": actor.pk,
             "object_uris": object_uris,
             "content": text,
             "activity_id": activity_id,

@@ -1,4 +1,4 @@
-"""Undo of a Follow, Like (or EmojiReact), Announce or Block (federation.md §4).
+"""Undo of a Follow, Like (or EmojiReact), Announce, Block or ModerationVote (federation.md §4).
 
 The undone activity is embedded or named by id. It must be the Undo actor's own: an embedded
 activity with another `actor` is ignored, and rows are only ever looked up among the actor's
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from federation.inbound import common
+from federation.inbound import common, moderation_vote
 from federation.inbound.errors import Ignore, Reject
 from federation.jsonld import as_list, first_id
 from ourvoice.accounts.models import Account, Block, Follow
@@ -53,6 +53,10 @@ def _type_by_id(actor: Account, inner_id: str) -> str | None:
         ("Like", Like.objects.filter(account=actor, uri=inner_id).exists),
         ("Announce", Repost.objects.filter(account=actor, uri=inner_id).exists),
         ("Block", Block.objects.filter(account=actor, uri=inner_id).exists),
+        (
+            "ModerationVote",
+            lambda: moderation_vote.vote_was_received(actor=actor, vote_uri=inner_id),
+        ),
     ):
         if exists():
             return kind
@@ -67,6 +71,9 @@ def handle(*, activity: dict[str, Any], actor: Account, activity_id: str) -> Non
     inner = objects[0]
     inner_id = first_id(inner)
     target_uri: str | None = None
+    if isinstance(inner, Mapping) and common.types_of(inner) & moderation_vote.VOTE_TYPES:
+        moderation_vote.undo_record(actor=actor, activity_id=activity_id, inner=inner)
+        return
     if isinstance(inner, Mapping):
         if first_id(inner.get("actor")) not in (None, actor.uri):
             raise Ignore("Undo of another actor's activity")
@@ -77,6 +84,9 @@ def handle(*, activity: dict[str, Any], actor: Account, activity_id: str) -> Non
         types = {found} if found else set()
     else:
         raise Reject("an Undo without an object")
+    if types & moderation_vote.VOTE_TYPES:
+        moderation_vote.undo_record(actor=actor, activity_id=activity_id, inner=inner_id)
+        return
     if "Follow" in types:
         done = _undo_follow(actor, inner_id, target_uri)
     elif types & _LIKE_TYPES:

@@ -1,5 +1,7 @@
 """A real OUR Voice instance for integration tests: its own PostgreSQL database and Redis
-database, `manage.py migrate`, gunicorn (2 workers) and a Celery worker on loopback.
+database, `manage.py migrate`, gunicorn (2 workers) and a Celery worker on loopback; with
+`streaming=True` also the `streaming` process (uvicorn on `ourvoice.asgi`) on its own port,
+advertised through `OURVOICE_STREAMING_URL`.
 
 Used by the client tests (Mastodon.py, toot, browsers) and the federation end-to-end tests,
 which start two of these side by side.
@@ -57,9 +59,15 @@ def _pg_url(name: str) -> str:
 class LiveInstance:
     """One running instance. `start()` and `stop()` are idempotent; always call `stop()`."""
 
-    def __init__(self, name: str, *, redis_db: int, **env_extra: str) -> None:
+    def __init__(
+        self, name: str, *, redis_db: int, streaming: bool = False, **env_extra: str
+    ) -> None:
         self.name = name
         self.port = free_port()
+        self.streaming = streaming
+        self.streaming_port = free_port() if streaming else None
+        self.streaming_base = f"http://127.0.0.1:{self.streaming_port}" if streaming else None
+        self._streaming_proc: subprocess.Popen | None = None
         self.domain = f"127.0.0.1:{self.port}"
         self.base = f"http://{self.domain}"
         self.db_name = f"ourvoice_live_{name}"
@@ -84,6 +92,8 @@ class LiveInstance:
             DJANGO_SETTINGS_MODULE="ourvoice.settings",
             PYTHONUNBUFFERED="1",
         )
+        if streaming:
+            self.env["OURVOICE_STREAMING_URL"] = f"ws://127.0.0.1:{self.streaming_port}"
         self.env.update(env_extra)
         self.procs: list[subprocess.Popen] = []
         self.logs: dict[str, Path] = {}
@@ -132,8 +142,63 @@ class LiveInstance:
                 "info",
             ],
         )
+        if self.streaming:
+            self.start_streaming()
         self.wait_healthy()
         return self
+
+    def start_streaming(self) -> None:
+        """Start the streaming process (uvicorn) and wait until its health check answers."""
+        assert self.streaming_port is not None, "created without streaming=True"
+        self._spawn(
+            "streaming",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "ourvoice.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.streaming_port),
+                "--log-level",
+                "warning",
+                *self.streaming_args,
+            ],
+        )
+        self._streaming_proc = self.procs[-1]
+        self._wait_ok(f"{self.streaming_base}/api/v1/streaming/health", "streaming")
+
+    #: Extra uvicorn arguments for the streaming process (tests shorten the ping interval).
+    streaming_args: tuple[str, ...] = ()
+
+    def stop_streaming(self) -> None:
+        """Stop only the streaming process (SIGTERM, then SIGKILL), as a restart would."""
+        proc = self._streaming_proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        self.procs.remove(proc)
+        self._streaming_proc = None
+
+    def _wait_ok(self, url: str, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{self.name}: a process exited early\n{self.tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: {what} did not become healthy\n{self.tail()}")
 
     def _spawn(self, role: str, cmd: list[str]) -> None:
         log = Path(f"/tmp/ourvoice-live-{self.name}-{role}.log")

@@ -12,7 +12,7 @@ import pytest
 from tests.federation.inbound.conftest import FIXTURES, load
 
 ALL = sorted(p.relative_to(FIXTURES).with_suffix("").as_posix() for p in FIXTURES.glob("*/*.json"))
-SOFTWARE = {"mastodon", "misskey", "gotosocial", "pleroma", "lemmy", "pixelfed"}
+SOFTWARE = {"mastodon", "misskey", "gotosocial", "pleroma", "lemmy", "pixelfed", "ourvoice"}
 
 
 def test_every_software_has_fixtures():
