@@ -14,6 +14,7 @@ from celery import shared_task
 
 from federation.outbound import consumers as outgoing
 from federation.outbound import moderation as outgoing_moderation
+from ourvoice.api.streaming import consumers as streaming
 from ourvoice.core.models import OutboxEvent
 from ourvoice.core.outbox import Consumer, outbox_event_dispatch, outbox_pending_ids
 from ourvoice.notifications import consumers as notification_consumers
@@ -72,6 +73,7 @@ EVENT_KINDS = {
     "moderation.flag": ["case_id", "flag_uri", "post_id", "content", "decision_url"],
     "pin.created": ["pin_id", "account_id", "post_id"],
     "pin.deleted": ["account_id", "post_id"],
+    "notification.created": ["notification_id", "recipient_id"],
 }
 
 # --- Home feeds: follows and blocks change what fan-out on write put in a feed. -------------
@@ -110,14 +112,28 @@ CONSUMERS: dict[str, list[Consumer]] = {
     "moderation.vote.forward": [outgoing_moderation.on_vote_forward],
     "moderation.vote.withdraw": [outgoing_moderation.on_vote_withdraw],
     "moderation.flag": [outgoing_moderation.on_moderation_flag],
-    "post.created": [notification_consumers.on_post_created, outgoing.on_post_created],
-    "post.updated": [notification_consumers.on_post_updated, outgoing.on_post_updated],
-    "post.deleted": [outgoing.on_post_deleted],
-    "post.removed": [outgoing.on_post_removed],
+    "post.created": [
+        notification_consumers.on_post_created,
+        outgoing.on_post_created,
+        streaming.on_post_created,
+    ],
+    "post.updated": [
+        notification_consumers.on_post_updated,
+        outgoing.on_post_updated,
+        streaming.on_post_updated,
+    ],
+    "post.deleted": [outgoing.on_post_deleted, streaming.on_post_gone],
+    "post.removed": [outgoing.on_post_removed, streaming.on_post_gone],
+    "post.archived": [streaming.on_post_gone],
     "like.created": [notification_consumers.on_like_created, outgoing.on_like_created],
     "like.deleted": [outgoing.on_like_deleted],
-    "repost.created": [notification_consumers.on_repost_created, outgoing.on_repost_created],
-    "repost.deleted": [outgoing.on_repost_deleted],
+    "repost.created": [
+        notification_consumers.on_repost_created,
+        outgoing.on_repost_created,
+        streaming.on_repost_created,
+    ],
+    "repost.deleted": [outgoing.on_repost_deleted, streaming.on_repost_deleted],
+    "notification.created": [streaming.on_notification_created],
 }
 
 
