@@ -61,6 +61,12 @@ TERMS: dict[str, Any] = {
     "ModerationDecision": "ov:ModerationDecision",
     "decision": {"@id": "ov:decision", "@type": "@id"},
     "moderationService": {"@id": "ov:moderationService", "@type": "@id"},
+    # Terms of ModerationVote, the removal Delete and ModerationDecision (moderation.md §2).
+    "verdict": "ov:verdict",
+    "reasonCode": "ov:reasonCode",
+    "objectVersion": "ov:objectVersion",
+    "ruleVersion": "ov:ruleVersion",
+    "tally": {"@id": "ov:tally", "@type": "@json"},
 }
 
 #: `@context` of actor and Note documents (and of activities embedding them).
