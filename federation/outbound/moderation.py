@@ -20,7 +20,11 @@ be reached right now raises, so the outbox retries the event later.
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import is_aware, make_aware
 
 from federation import moderation_peers
 from federation.inbound.common import is_local_uri
@@ -153,6 +157,17 @@ def _origin_service(event: OutboxEvent) -> moderation_peers.ModerationService | 
     return service
 
 
+def _published(value: object, event: OutboxEvent) -> str:
+    """The vote's time as AS2 wants it (`2026-11-20T14:03:11Z`); the event's if unreadable."""
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        return iso(event.created_at)
+    return iso(moment if is_aware(moment) else make_aware(moment, UTC))
+
+
 def on_vote_forward(event: OutboxEvent) -> None:
     """ModerationVote by the local voter to the post's origin's moderation actor only."""
     voter = _voter(event)
@@ -171,7 +186,7 @@ def on_vote_forward(event: OutboxEvent) -> None:
         reason_code=payload.get("reason_code") or "other",
         comment=payload.get("comment") or "",
         content_version=payload.get("content_version") or "",
-        published=payload.get("published") or iso(event.created_at),
+        published=_published(payload.get("published"), event),
     )
     activity_publish(activity=activity, actor=voter, inboxes=[service.inbox])
 
