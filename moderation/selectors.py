@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from federation.models import Instance
 from moderation import rule
@@ -15,6 +15,7 @@ from moderation.models import Case, Decision, Vote
 from moderation.tally import counted_votes_q
 from ourvoice.accounts.models import Account, Follow
 from ourvoice.core.errors import NotFound
+from ourvoice.core.models import InstanceRule
 from ourvoice.interactions.models import Like, Repost
 from ourvoice.posts.models import Mention, Post
 from ourvoice.posts.selectors import posts_visible_q
@@ -186,3 +187,42 @@ def decision_latest(*, case: Case, outcomes: Iterable[str] | None = None) -> Dec
 def votes_cast_since(*, voter: Account, since: datetime) -> int:
     """Votes a local account cast since `since` (the daily quota counts these)."""
     return Vote.objects.filter(voter=voter, source=Vote.Source.LOCAL, cast_at__gte=since).count()
+
+
+# --- Native API and the moderation page (what voters and the public may see) ------------------
+
+
+def cases_remove_voters(*, cases: Iterable[Case]) -> dict[int, int]:
+    """Distinct counted "remove" voters per case (one query for a page of cases).
+
+    Voters only learn whether this reached `MODERATION_MIN_DISTINCT_VOTERS` ("under review",
+    moderation.md §3.3), never the number itself or any weight.
+    """
+    rows = (
+        Vote.objects.filter(
+            counted_votes_q(), case__in=[c.pk for c in cases], verdict=Vote.Verdict.REMOVE
+        )
+        .values("case_id")
+        .annotate(n=Count("voter_key", distinct=True))
+    )
+    return {row["case_id"]: row["n"] for row in rows}
+
+
+def decision_latest_tallied(*, case: Case) -> Decision | None:
+    """The newest decision that carries the rule's numbers (admin-only steps carry none)."""
+    return (
+        Decision.objects.filter(case=case).exclude(tally={}).order_by("-created_at", "-id").first()
+    )
+
+
+def reason_choices() -> list[tuple[str, str, str]]:
+    """Reason codes a voter may give: (code, text, hint), basic ones then the instance rules."""
+    basic = [
+        ("spam", "Spam", "Unwanted commercial or repetitive content"),
+        ("legal", "Illegal content", "Content that is illegal where this server operates"),
+        ("other", "Other", "Anything else"),
+    ]
+    rules = [
+        (f"rule:{r.pk}", r.text, r.hint) for r in InstanceRule.objects.order_by("position", "id")
+    ]
+    return basic + rules

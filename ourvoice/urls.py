@@ -16,6 +16,8 @@ urlpatterns = [
     path("", include("ourvoice.api.mastodon.urls_oauth")),
     path("", include("ourvoice.api.mastodon.urls_accounts")),
     path("", include("ourvoice.api.mastodon.urls_misc")),
+    path("", include("moderation.urls")),
+    path("", include("ourvoice.api.native.urls")),
     # last: ends with the JSON 404 for unknown /api/ routes
     path("", include("ourvoice.api.mastodon.urls")),
 ]
