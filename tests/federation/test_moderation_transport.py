@@ -739,3 +739,41 @@ def test_instance_actor_and_nodeinfo_name_the_same_moderation_actor(client, peer
     the_post = post_create(author=local_account("alice"), text="x")
     vote = fixture("moderation_vote", LOCAL_POST_ID=the_post.id)
     assert send(client, peer, vote).status_code == 202
+
+
+# --- Through to moderation: the events leave exactly the vote rows they should ----------------
+
+
+def test_votes_reach_moderation_once_and_refused_ones_leave_no_vote_row(
+    client, httpx_mock, kicks, alice_post, outbox
+):
+    from moderation.models import Vote  # tests may look across the boundary; code never does
+
+    peer = Remote(httpx_mock, domain=PEER)
+    relay = Remote(httpx_mock, domain="relay.example")
+    peer.serve_actor("bob")
+    relay.serve_actor("carol")
+    vote = fixture("moderation_vote", LOCAL_POST_ID=alice_post.id)
+    forged_key, _ = other_keypair()
+
+    assert send(client, peer, vote, private_pem=forged_key).status_code == 401  # forged
+    assert send(client, relay, vote, username="carol").status_code == 401  # relayed
+    assert send(client, peer, {**vote, "to": [PUBLIC]}).status_code == 202  # stored once...
+    process()
+    outbox.drain()
+    assert not Vote.objects.exists()  # ...and refused: Public
+
+    second = {**vote, "id": f"{vote['id']}-2"}
+    assert send(client, peer, second).status_code == 202
+    assert send(client, peer, second).status_code == 202  # replayed
+    process()
+    outbox.drain()
+    assert send(client, peer, second).status_code == 202  # replayed after processing
+    process()
+    outbox.drain()
+
+    (row,) = Vote.objects.all()
+    assert row.uri == second["id"]
+    assert row.voter.uri == peer.actor_id("bob")
+    assert row.source == Vote.Source.REMOTE
+    assert row.verdict == "remove"
