@@ -46,10 +46,9 @@ def event_hash(event: AuditEvent) -> str:
 
 
 def _lock_chain(case: Case | None) -> None:
-    if case is not None:
-        # The caller holds this lock already when it changed the case; taking it again is free.
-        Case.objects.select_for_update().filter(pk=case.pk).values_list("pk").first()
-    elif connection.vendor == "postgresql":
+    # A case's chain is guarded by the case row lock, which every caller holds already (the
+    # services lock the case before changing it); the global chain takes an advisory lock.
+    if case is None and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK_KEY])
 
@@ -64,7 +63,8 @@ def audit_append(
 ) -> AuditEvent:
     """Append one event to the case's chain (or the global chain when `case` is None).
 
-    Must run inside the transaction that makes the change it records.
+    Must run inside the transaction that makes the change it records, with the case row
+    locked (`select_for_update`) when `case` is given.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append must run inside the transaction it records")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, IntegerField, QuerySet, Value
 
 from federation.models import Instance
 from moderation import rule
@@ -54,25 +54,21 @@ def post_exposure(post: Post) -> int:
 
 
 def prior_interaction(*, voter: Account, author: Account, now: datetime) -> bool:
-    """Any reply, like, boost, mention or follow between voter and author in the last 90 days."""
+    """Any reply, like, boost, mention or follow between voter and author in the last 90 days
+    (one query)."""
     since = now - timedelta(days=PRIOR_INTERACTION_DAYS)
-    pair = (voter.pk, author.pk)
-    for a, b in (pair, pair[::-1]):
-        if Like.objects.filter(account_id=a, post__author_id=b, created_at__gte=since).exists():
-            return True
-        if Repost.objects.filter(account_id=a, post__author_id=b, created_at__gte=since).exists():
-            return True
-        if Post.objects.filter(
-            author_id=a, in_reply_to_account_id=b, published_at__gte=since
-        ).exists():
-            return True
-        if Mention.objects.filter(
-            post__author_id=a, account_id=b, post__published_at__gte=since
-        ).exists():
-            return True
-    return Follow.objects.filter(
-        Q(follower_id=voter.pk, target_id=author.pk) | Q(follower_id=author.pk, target_id=voter.pk)
-    ).exists()
+    one = Value(1, output_field=IntegerField())
+    parts = []
+    for a, b in ((voter.pk, author.pk), (author.pk, voter.pk)):
+        parts += [
+            Like.objects.filter(account_id=a, post__author_id=b, created_at__gte=since),
+            Repost.objects.filter(account_id=a, post__author_id=b, created_at__gte=since),
+            Post.objects.filter(author_id=a, in_reply_to_account_id=b, published_at__gte=since),
+            Mention.objects.filter(post__author_id=a, account_id=b, post__published_at__gte=since),
+            Follow.objects.filter(follower_id=a, target_id=b),
+        ]
+    first, *rest = (qs.annotate(one=one).values_list("one", flat=True) for qs in parts)
+    return bool(first.union(*rest, all=True)[:1])
 
 
 def domain_tier(domain: str) -> tuple[str | None, datetime | None]:

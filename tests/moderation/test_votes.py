@@ -10,9 +10,12 @@ from django.utils import timezone
 from moderation import services, tally
 from moderation.audit import audit_chain_verify
 from moderation.models import AuditEvent, Case, Decision, Vote
+from moderation.selectors import prior_interaction
 from ourvoice.accounts.models import Account, User
+from ourvoice.accounts.services import follow_create
 from ourvoice.core.errors import Conflict, Invalid, LimitReached, NotAllowed
 from ourvoice.core.models import OutboxEvent
+from ourvoice.interactions.services import like_create
 from ourvoice.notifications.models import Notification
 from ourvoice.posts.models import Post
 from ourvoice.posts.services import post_create, post_delete
@@ -274,3 +277,15 @@ def test_audit_chain_detects_tampering(post):
     AuditEvent.objects.filter(pk=event.pk).update(payload={**event.payload, "weight": 99})
     problems = audit_chain_verify()
     assert problems and problems[0].problem == "hash does not match the event"
+
+
+def test_prior_interaction_sees_likes_replies_and_follows(post, author):
+    now = timezone.now()
+    liker, replier, follower, stranger = voters(4, "pi")
+    like_create(account=liker, post=post)
+    post_create(author=replier, text="@author no", in_reply_to=post)
+    follow_create(follower=follower, target=author)
+    for v in (liker, replier, follower):
+        assert prior_interaction(voter=v, author=author, now=now + timedelta(seconds=1))
+    assert not prior_interaction(voter=stranger, author=author, now=now)
+    assert not prior_interaction(voter=liker, author=author, now=now + timedelta(days=91))
