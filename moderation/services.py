@@ -32,6 +32,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from federation.models import Instance
+from federation.moderation_peers import instance_is_ourvoice
 from federation.services import instance_get_or_create, instance_set_moderation_tier
 from moderation import links, rule, selectors, tally
 from moderation.audit import audit_append
@@ -494,7 +495,6 @@ def _check_voter(voter: Account, post: Post) -> None:
         raise NotFound("Record not found")
 
 
-@transaction.atomic
 def vote_cast(
     *,
     voter: Account,
@@ -504,6 +504,36 @@ def vote_cast(
     comment: str = "",
     content_version: str = "",
     now: datetime | None = None,
+) -> Vote:
+    """Cast (or change) a local user's vote on a post; see `_vote_cast`.
+
+    For a remote post, first learns (once, cached on the domain's `Instance` row) whether its
+    origin is an OUR Voice server, which decides the case's scope: votes forwarded to the
+    origin, or a local hide plus one Flag.
+    """
+    if not post.local:
+        instance_is_ourvoice(post.author.domain)
+    return _vote_cast(
+        voter=voter,
+        post=post,
+        verdict=verdict,
+        reason_code=reason_code,
+        comment=comment,
+        content_version=content_version,
+        now=now,
+    )
+
+
+@transaction.atomic
+def _vote_cast(
+    *,
+    voter: Account,
+    post: Post,
+    verdict: str,
+    reason_code: str,
+    comment: str,
+    content_version: str,
+    now: datetime | None,
 ) -> Vote:
     """Cast (or change) a local user's vote on a post; returns the stored vote.
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from federation.models import Instance
 from moderation import services, tally
 from moderation.audit import audit_chain_verify
 from moderation.models import AuditEvent, Case, Decision, Vote
@@ -289,3 +290,47 @@ def test_prior_interaction_sees_likes_replies_and_follows(post, author):
         assert prior_interaction(voter=v, author=author, now=now + timedelta(seconds=1))
     assert not prior_interaction(voter=stranger, author=author, now=now)
     assert not prior_interaction(voter=liker, author=author, now=now + timedelta(days=91))
+
+
+def _remote_post(domain: str, *, ourvoice: bool) -> Post:
+    """A remote post whose origin is already known (no discovery request is made)."""
+    author = RemoteAccountFactory(domain=domain)
+    inbox = ""
+    if ourvoice:
+        service = RemoteAccountFactory(domain=domain, username="moderation")
+        inbox = service.inbox_uri
+    Instance.objects.create(
+        domain=domain,
+        software="ourvoice" if ourvoice else "mastodon",
+        moderation_inbox=inbox,
+        nodeinfo_fetched_at=timezone.now(),
+    )
+    return Post.objects.create(
+        author=author, uri=f"https://{domain}/notes/{author.pk}", local=False, content="x"
+    )
+
+
+def test_votes_on_an_ourvoice_peers_post_are_forwarded_never_decided():
+    post = _remote_post("peer.example", ourvoice=True)
+    for v in voters(4):
+        vote = services.vote_cast(voter=v, post=post, verdict="remove")
+        assert not vote.counts and vote.not_counted == "forwarded"
+    case = Case.objects.get(post=post)
+    assert case.scope == Case.Scope.FORWARDED and case.state == Case.State.OPEN
+    forwards = OutboxEvent.objects.filter(kind="moderation.vote.forward")
+    assert forwards.count() == 4 and forwards.first().payload["post_uri"] == post.uri
+    services.vote_withdraw(voter=v, case=case)
+    assert OutboxEvent.objects.filter(kind="moderation.vote.withdraw").count() == 1
+
+
+def test_other_softwares_post_is_hidden_here_and_flagged_once():
+    post = _remote_post("masto.example", ourvoice=False)
+    for v in voters(3):
+        services.vote_cast(voter=v, post=post, verdict="remove")
+    case = Case.objects.get(post=post)
+    post.refresh_from_db()
+    assert case.scope == Case.Scope.REMOTE and case.state == Case.State.REMOVED
+    assert post.state == Post.State.REMOVED
+    [flag] = OutboxEvent.objects.filter(kind="moderation.flag")
+    assert flag.payload["flag_uri"].endswith(f"/mod/cases/{case.id}/flag")
+    assert "3 voters" in flag.payload["content"]
