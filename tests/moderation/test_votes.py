@@ -334,3 +334,23 @@ def test_other_softwares_post_is_hidden_here_and_flagged_once():
     [flag] = OutboxEvent.objects.filter(kind="moderation.flag")
     assert flag.payload["flag_uri"].endswith(f"/mod/cases/{case.id}/flag")
     assert "3 voters" in flag.payload["content"]
+
+
+def test_removed_post_is_gone_from_api_and_serves_a_tombstone(post, client):
+    assert client.get(f"/api/v1/statuses/{post.id}").status_code == 200
+    for v in voters(3):
+        services.vote_cast(voter=v, post=post, verdict="remove")
+    assert client.get(f"/api/v1/statuses/{post.id}").status_code == 404
+    response = client.get(post.uri, HTTP_ACCEPT="application/activity+json")
+    assert response.status_code == 410 and response.json()["type"] == "Tombstone"
+    public = client.get("/api/v1/timelines/public").json()
+    assert str(post.id) not in {s["id"] for s in public}
+
+
+def test_pending_post_is_collapsed_behind_a_warning(post, client, settings):
+    settings.MODERATION_GRACE_SECONDS = 600
+    for v in voters(3):
+        services.vote_cast(voter=v, post=post, verdict="remove")
+    status = client.get(f"/api/v1/statuses/{post.id}").json()
+    assert status["sensitive"] is True
+    assert status["spoiler_text"] == "Under community moderation review"
