@@ -108,8 +108,19 @@ def flag_voter_facts(*, domain: str, now: datetime) -> rule.VoterFacts:
     )
 
 
-def rule_vote(vote: Vote, *, current_version: str) -> rule.Vote:
-    """A stored vote as the rule sees it."""
+def rule_vote(vote: Vote, *, current_version: str, edited_at: datetime | None = None) -> rule.Vote:
+    """A stored vote as the rule sees it.
+
+    The vote saw the current version when its fingerprint matches, or when the post was not
+    edited after the vote was cast (a remote voter's server fingerprints its own copy of the
+    post, whose HTML may differ from ours byte for byte).
+    """
+    current = (
+        not vote.content_version
+        or vote.content_version == current_version
+        or edited_at is None
+        or vote.cast_at >= edited_at
+    )
     return rule.Vote(
         voter_id=vote.voter_key,
         verdict=vote.verdict,  # type: ignore[arg-type]
@@ -122,9 +133,7 @@ def rule_vote(vote: Vote, *, current_version: str) -> rule.Vote:
         domain=vote.domain,
         cohort=vote.cohort,
         counts=vote.counts,
-        content_version_current=(
-            not vote.content_version or vote.content_version == current_version
-        ),
+        content_version_current=current,
         prior_interaction=vote.prior_interaction,
     )
 
@@ -136,7 +145,7 @@ def case_facts(*, case: Case, post: Post, now: datetime) -> rule.CaseFacts:
     return rule.CaseFacts(
         exposure=post_exposure(post),
         now=now,
-        votes=tuple(rule_vote(v, current_version=version) for v in votes),
+        votes=tuple(rule_vote(v, current_version=version, edited_at=post.edited_at) for v in votes),
     )
 
 

@@ -19,7 +19,7 @@ from ourvoice.core.models import OutboxEvent
 from ourvoice.interactions.services import like_create
 from ourvoice.notifications.models import Notification
 from ourvoice.posts.models import Post
-from ourvoice.posts.services import post_create, post_delete
+from ourvoice.posts.services import post_create, post_delete, post_update
 from tests.factories import RemoteAccountFactory, local_account
 
 pytestmark = pytest.mark.django_db
@@ -354,3 +354,17 @@ def test_pending_post_is_collapsed_behind_a_warning(post, client, settings):
     status = client.get(f"/api/v1/statuses/{post.id}").json()
     assert status["sensitive"] is True
     assert status["spoiler_text"] == "Under community moderation review"
+
+
+def test_votes_cast_before_an_edit_count_half(post, author, settings):
+    settings.MODERATION_MIN_DISTINCT_VOTERS = 1
+    settings.MODERATION_REMOVAL_THRESHOLD = 2.0
+    first, second = voters(2)
+    services.vote_cast(voter=first, post=post, verdict="remove")
+    post_update(post=post, editor=author, text="something else entirely")
+    services.vote_cast(voter=second, post=post, verdict="remove")
+    case = Case.objects.get(post=post)
+    assert case.state == Case.State.OPEN  # 0.5 + 1.0 < 2
+    services.vote_cast(voter=first, post=post, verdict="remove")  # re-vote on the new version
+    case.refresh_from_db()
+    assert case.state == Case.State.REMOVED
