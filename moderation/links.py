@@ -33,3 +33,8 @@ def transparency_url(case_id: int) -> str:
 def vote_uri(username: str, vote_id: int) -> str:
     """Id of a local user's vote (the ModerationVote forwarded to an OUR Voice origin)."""
     return urls.absolute_url(f"/users/{username}/modvotes/{vote_id}")
+
+
+def case_admin_hint(case_id: int) -> str:
+    """Where admins find a case (its Django admin page)."""
+    return f"Admin: {urls.absolute_url(f'/admin/moderation/case/{case_id}/change/')}"

@@ -11,7 +11,7 @@ from django.db.models import Count, IntegerField, QuerySet, Value
 
 from federation.models import Instance
 from moderation import rule
-from moderation.models import Case, Decision, Vote
+from moderation.models import Case, Decision, Report, Vote
 from moderation.tally import counted_votes_q
 from ourvoice.accounts.models import Account, Follow
 from ourvoice.core.errors import NotFound
@@ -231,3 +231,8 @@ def reason_choices() -> list[tuple[str, str, str]]:
         (f"rule:{r.pk}", r.text, r.hint) for r in InstanceRule.objects.order_by("position", "id")
     ]
     return basic + rules
+
+
+def reports_get_many(*, report_ids: Iterable[int]) -> list[Report]:
+    """Reports by id with their target account (one query), for notification entities."""
+    return list(Report.objects.filter(pk__in=list(report_ids)).select_related("target_account"))

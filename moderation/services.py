@@ -1022,16 +1022,38 @@ def case_mark_moot(*, post: Post, now: datetime | None = None) -> bool:
 # --- Appeals and admin actions ----------------------------------------------------------------
 
 
-def _notify_admins_of_case(case: Case) -> None:
+#: Why a case needs admins, as the comment of the report it files in the admin queue.
+_CASE_ATTENTION = {
+    Case.State.HELD: "held for review: a burst of remove votes from voters with no prior "
+    "interaction with the author",
+    Case.State.APPEALED: "appealed by the author",
+    Case.State.REMOVED: "lost the basis of its removal after votes were voided: restore review",
+}
+
+
+def _notify_admins_of_case(case: Case) -> Report:
+    """File a report in the admin queue for a case that needs admins (held, appealed, restore
+    review): the moderation account reports the author's post, so admins get the usual
+    `admin.report` notification and a queue entry they can resolve."""
     moderation = system_actor_get(role=Account.Role.MODERATION)
-    for admin in Account.objects.filter(domain="", user__is_staff=True, user__is_active=True):
-        notification_create(
-            recipient=admin,
-            from_account=moderation,
-            type=Notification.Type.ADMIN_REPORT,
-            dedupe_key=f"modcase:{case.id}:{case.state}",
-            post=case.post if case.post.state == Post.State.ACTIVE else None,
-        )
+    why = _CASE_ATTENTION.get(case.state, case.state)
+    report = Report.objects.create(
+        reporter=moderation,
+        target_account_id=case.author_id,
+        status_ids=[case.post_id],
+        comment=f"Case {case.id} {why}. {links.case_admin_hint(case.id)}"[:COMMENT_MAX_LENGTH],
+        category=Report.Category.OTHER,
+    )
+    outbox_record(
+        kind="report.created",
+        payload={
+            "report_id": report.id,
+            "reporter_id": moderation.id,
+            "target_account_id": case.author_id,
+            "post_ids": report.status_ids,
+        },
+    )
+    return report
 
 
 @transaction.atomic

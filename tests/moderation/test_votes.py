@@ -10,7 +10,7 @@ from django.utils import timezone
 from federation.models import Instance
 from moderation import services, tally
 from moderation.audit import audit_chain_verify
-from moderation.models import AuditEvent, Case, Decision, Vote
+from moderation.models import AuditEvent, Case, Decision, Report, Vote
 from moderation.selectors import prior_interaction
 from ourvoice.accounts.models import Account, User
 from ourvoice.accounts.services import follow_create
@@ -21,6 +21,7 @@ from ourvoice.notifications.models import Notification
 from ourvoice.posts.models import Post
 from ourvoice.posts.services import post_create, post_delete, post_update
 from tests.factories import RemoteAccountFactory, local_account
+from tests.ourvoice.api.conftest import ApiClient, make_token
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +176,7 @@ def test_withdrawal_during_grace_reopens(post, settings):
     assert not removed_events(post)
 
 
-def test_burst_alarm_holds_for_review(post, settings):
+def test_burst_alarm_holds_for_review(post, settings, outbox):
     settings.MODERATION_BURST_FRACTION = 0.6
     admin = local_account("chief")
     admin_user = admin.user
@@ -185,7 +186,17 @@ def test_burst_alarm_holds_for_review(post, settings):
         services.vote_cast(voter=v, post=post, verdict="remove")
     case = Case.objects.get(post=post)
     assert case.state == Case.State.HELD and not removed_events(post)
-    assert Notification.objects.filter(recipient=admin, type="admin.report").exists()
+    outbox.drain()
+    # The case is in the admin queue as a report by the moderation account, with a notification
+    # whose Mastodon entity carries that report.
+    report = Report.objects.get(reporter__role=Account.Role.MODERATION, status_ids=[post.id])
+    assert f"Case {case.id} held for review" in report.comment
+    client = ApiClient(make_token(admin_user))
+    [entity] = [
+        n for n in client.get("/api/v1/notifications").json() if n["type"] == "admin.report"
+    ]
+    assert entity["report"]["id"] == str(report.id)
+    assert entity["report"]["target_account"]["id"] == str(post.author_id)
     services.case_admin_release(case=case, admin=admin_user)
     case.refresh_from_db()
     assert case.state == Case.State.REMOVED and len(removed_events(post)) == 1

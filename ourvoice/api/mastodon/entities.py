@@ -17,6 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.templatetags.static import static
 
+from moderation.models import Report
+from moderation.selectors import reports_get_many
 from ourvoice.accounts.models import Account
 from ourvoice.core.urls import absolute_url, hashtag_url
 from ourvoice.interactions.models import Pin, Repost
@@ -351,9 +353,28 @@ def render_relationship(account_id: int, rel: Any) -> dict[str, Any]:
 # --- Notification -------------------------------------------------------------------------------
 
 
+def render_report(report: Report) -> dict[str, Any]:
+    """Mastodon's Report entity (as the reporter, or an admin in a notification, sees it)."""
+    return {
+        "id": str(report.id),
+        "action_taken": report.is_resolved,
+        "action_taken_at": iso(report.resolved_at),
+        "category": report.category,
+        "comment": report.comment,
+        "forwarded": report.forwarded,
+        "created_at": iso(report.created_at),
+        "status_ids": [str(i) for i in report.status_ids],
+        # Mastodon stores no rule ids unless some were given, and then renders null.
+        "rule_ids": [str(i) for i in report.rule_ids] if report.rule_ids else None,
+        "target_account": render_account(report.target_account),
+    }
+
+
 def render_notifications(items: Sequence[Any], *, viewer: Account) -> list[dict[str, Any]]:
     posts = [n.post for n in items if n.post_id]
     ctx = StatusContext.build(viewer=viewer, posts=posts)
+    report_ids = [n.report_id for n in items if n.report_id]
+    reports = {r.pk: r for r in reports_get_many(report_ids=report_ids)} if report_ids else {}
     return [
         {
             "id": str(n.id),
@@ -362,7 +383,7 @@ def render_notifications(items: Sequence[Any], *, viewer: Account) -> list[dict[
             "created_at": iso(n.created_at),
             "account": render_account(n.from_account),
             "status": render_post(n.post, ctx) if n.post_id else None,
-            "report": None,
+            "report": render_report(reports[n.report_id]) if n.report_id in reports else None,
         }
         for n in items
     ]

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from moderation.models import Report
 from moderation.services import report_create
 from ourvoice.accounts.selectors import account_get
 from ourvoice.api.mastodon.base import MastodonView
-from ourvoice.api.mastodon.entities import iso, render_account
+from ourvoice.api.mastodon.entities import render_report
 from ourvoice.core.errors import Invalid
-
-
-def render_report(report: Report) -> dict[str, Any]:
-    """Mastodon's Report entity as the reporter sees it."""
-    return {
-        "id": str(report.id),
-        "action_taken": report.is_resolved,
-        "action_taken_at": iso(report.resolved_at),
-        "category": report.category,
-        "comment": report.comment,
-        "forwarded": report.forwarded,
-        "created_at": iso(report.created_at),
-        "status_ids": [str(i) for i in report.status_ids],
-        # Mastodon stores no rule ids unless some were given, and then renders null.
-        "rule_ids": [str(i) for i in report.rule_ids] if report.rule_ids else None,
-        "target_account": render_account(report.target_account),
-    }
 
 
 class ReportCreate(MastodonView):
