@@ -88,21 +88,23 @@ def _anonymous(post: Post) -> dict[str, Any]:
     return render_post(post, StatusContext.build(viewer=None, posts=[post]))
 
 
-def _public_messages(post: Post, event: str, **fields: Any) -> list[tuple[str, Message]]:
+def _public_messages(
+    post: Post, event: str, *, hidden: set[int], status: dict[str, Any] | None = None, **fields: Any
+) -> list[tuple[str, Message]]:
     """Messages for the public and hashtag groups, if the post belongs on public timelines
-    (active, public, author neither suspended nor silenced: `timeline_public`)."""
+    (active, public, author neither suspended nor silenced: `timeline_public`). `hidden` are
+    the local accounts that must not get it (`audience.accounts_hiding`)."""
     if post.visibility != Visibility.PUBLIC or post.author.is_suspended or post.author.is_silenced:
         return []
-    base = _message(
-        event,
-        local=post.local,
-        media=post.media.exists(),
-        exclude=sorted(audience.accounts_hiding(authors=[post.author])),
-        **fields,
-    )
-    groups = [PUBLIC_GROUP] + [
-        hashtag_group(n) for n in post.hashtags.values_list("name", flat=True)
-    ]
+    if status is not None:
+        media = bool(status["media_attachments"])
+        tags = [t["name"] for t in status["tags"]]
+        fields["status"] = status
+    else:
+        media = post.media.exists()
+        tags = list(post.hashtags.values_list("name", flat=True))
+    base = _message(event, local=post.local, media=media, exclude=sorted(hidden), **fields)
+    groups = [PUBLIC_GROUP] + [hashtag_group(n) for n in tags]
     return [(group, {**base, "group": group}) for group in groups]
 
 
@@ -142,7 +144,7 @@ def on_post_created(event: OutboxEvent) -> None:
         messages += _user_messages(
             readers, DIRECT, "conversation", status=status, viewer=viewer, conversation=conversation
         )
-    messages += _public_messages(post, "update", status=status, viewer=viewer)
+    messages += _public_messages(post, "update", hidden=hidden, status=status, viewer=viewer)
     _publish(messages)
 
 
@@ -158,7 +160,7 @@ def on_post_updated(event: OutboxEvent) -> None:
     holders = {owner for owner, _ in audience.feed_entries_of_post(post_id=post.pk)}
     owners = audience.accounts_reading(post=post, candidates=holders - hidden)
     messages = _user_messages(owners, HOME, "status.update", status=status, viewer=viewer)
-    messages += _public_messages(post, "status.update", status=status, viewer=viewer)
+    messages += _public_messages(post, "status.update", hidden=hidden, status=status, viewer=viewer)
     _publish(messages)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from django.conf import settings
@@ -21,6 +22,7 @@ from ourvoice.api.streaming.hub import Listener, hub_get
 from ourvoice.api.streaming.streams import SSE_PATHS, StreamError, subscription_resolve
 from ourvoice.api.streaming.websocket import QUEUE_LIMIT, TOKEN_RECHECK_SECONDS
 
+MAX_BODY = 8192
 _CORS = [(b"access-control-allow-origin", b"*")]
 
 
@@ -39,6 +41,17 @@ async def _error(send: Any, status: int, message: str) -> None:
     await _respond(send, status, orjson.dumps({"error": message}), b"application/json")
 
 
+async def _read_body(receive: Any, limit: int = MAX_BODY) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body
+        body += message.get("body", b"")
+        if not message.get("more_body") or len(body) > limit:
+            return body[:limit]
+
+
 async def streaming_health(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """`GET /api/v1/streaming/health` → `OK` (Mastodon.py accepts `OK` or `success`)."""
     await _respond(send, 200, b"OK", b"text/plain; charset=utf-8")
@@ -50,6 +63,13 @@ async def streaming_sse(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     path = scope["url_route"]["kwargs"].get("path") or ""
     params = {k: v[0] for k, v in query_params(scope).items()}
+    # Mastodon.py sends the parameters (`tag`, `list`) as a form body of its GET.
+    body = await _read_body(receive)
+    if body:
+        form = parse_qs(body.decode("latin-1"), keep_blank_values=True)
+        for key in ("tag", "list", "stream"):
+            if key in form and key not in params:
+                params[key] = form[key][0]
     name = SSE_PATHS.get(path.strip("/")) if path.strip("/") else params.get("stream", "")
     identity = await identify(token_from(scope))
     if identity is None:
