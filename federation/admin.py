@@ -35,22 +35,14 @@ from federation.models import (
     RemoteTombstone,
 )
 from federation.policy import policy_cache_clear
+from ourvoice.core.adminkit import ReadOnlyAdminMixin
 from ourvoice.core.urls import normalize_domain
 
 logger = logging.getLogger(__name__)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Lists and detail pages only: no add, change or delete from the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def _pretty_json(value: Any) -> str:

@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ourvoice.core.adminkit import ReadOnlyAdminMixin
 from ourvoice.core.models import InstanceRule, OutboxEvent, OutboxReceipt
 from ourvoice.core.outbox import outbox_event_dispatch
 
@@ -33,17 +34,8 @@ class ProcessedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Lists and detail pages only: no add, change or delete from the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class OutboxReceiptInline(admin.TabularInline):

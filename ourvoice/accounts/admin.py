@@ -22,6 +22,7 @@ from django.utils.html import format_html
 
 from ourvoice.accounts import services
 from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Follow, Mute, User
+from ourvoice.core.adminkit import ReadOnlyAdminMixin
 from ourvoice.core.errors import ApplicationError
 from ourvoice.core.urls import normalize_domain
 
@@ -375,17 +376,8 @@ class AccountAdmin(admin.ModelAdmin):
 # --- Relations (read-only: people change them through the API, federation through the inbox) ---
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Shows rows without any way to add, change or delete them."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 _PAIR_SEARCH = (

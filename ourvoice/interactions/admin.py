@@ -11,10 +11,11 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ourvoice.core.adminkit import ReadOnlyAdminMixin
 from ourvoice.interactions.models import Bookmark, Like, Pin, Repost
 
 
-class ReadOnlyInteractionAdmin(admin.ModelAdmin):
+class ReadOnlyInteractionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Shared read-only behaviour: searchable by account, post id or AP id; newest first."""
 
     list_select_related = ("account", "post")
@@ -25,15 +26,8 @@ class ReadOnlyInteractionAdmin(admin.ModelAdmin):
     # ActivityPub ids are https URLs; also silences Django 5.2's URLField scheme warning.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Deleting here would bypass like_delete/repost_delete: counters and Undo would drift.
-        return False
+    # Read-only: deleting here would bypass like_delete/repost_delete (counters and Undo
+    # would drift).
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

@@ -13,7 +13,7 @@ from ourvoice.notifications.services import notification_dismiss
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "recipient", "type", "from_account", "post", "dismissed", "created_at")
     list_filter = ("type", "dismissed")
     list_select_related = ("recipient", "from_account", "post")
@@ -27,15 +27,6 @@ class NotificationAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     show_full_result_count = False
     actions = ("dismiss",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.action(description="Dismiss selected notifications")
     def dismiss(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
