@@ -21,6 +21,7 @@ The per-domain inbox rate limit lives here too (`inbox_rate_check`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -28,6 +29,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.cache import cache
@@ -148,6 +150,26 @@ class ProcessCache:
 
 #: Policies seen by this process (in front of the shared cache).
 _local = ProcessCache(PROCESS_TTL)
+#: Per-thread memo of one unit of work (`policy_memo`), usable inside transactions.
+_memo = threading.local()
+
+
+@contextlib.contextmanager
+def policy_memo() -> Iterator[None]:
+    """Remember every policy looked up until the block ends, transactions or not.
+
+    For a worker's batch (a few seconds at most, shorter than POLICY_TTL): each domain is read
+    once from the shared cache instead of once per activity and rule (a Redis round trip costs
+    about 0.3 ms of CPU). `policy_cache_clear` empties it. Nested blocks share the outer memo.
+    """
+    if getattr(_memo, "data", None) is not None:
+        yield
+        return
+    _memo.data = {}
+    try:
+        yield
+    finally:
+        _memo.data = None
 
 
 def instance_for(domain: str) -> Instance | None:
@@ -161,7 +183,10 @@ def instance_for(domain: str) -> Instance | None:
     except ValueError:
         return None
     key = _cache_key(normalised)
-    cached = _local.get(key)
+    memo: dict[str, object] | None = getattr(_memo, "data", None)
+    cached = memo.get(key) if memo is not None else None
+    if cached is None:
+        cached = _local.get(key)
     if cached is None:
         cached = cache.get(key)
         if cached is None:
@@ -171,12 +196,17 @@ def instance_for(domain: str) -> Instance | None:
             cached = found if found is not None else _NO_ROW
             cache.set(key, cached, POLICY_TTL)
         _local.set(key, cached)
+    if memo is not None:
+        memo[key] = cached
     return cached if isinstance(cached, Instance) else None
 
 
 def policy_cache_clear(domain: str | None = None) -> None:
     """Forget the cached policy of `domain` (call after changing its Instance row); without a
     domain, forget this process's copies of every domain."""
+    memo: dict[str, object] | None = getattr(_memo, "data", None)
+    if memo is not None:
+        memo.clear()
     if domain is None:
         _local.clear()
         return

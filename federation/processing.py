@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from federation import fetch, policy
-from federation.inbound import dispatch
+from federation.inbound import create, dispatch
 from federation.inbound.errors import Ignore
 from federation.models import InboxItem
 from ourvoice.accounts.models import Account
@@ -33,8 +33,10 @@ from ourvoice.core.ids import snowflake_id
 
 logger = logging.getLogger(__name__)
 
-#: Items claimed per transaction.
+#: Items one `inbox_items_process` call (one batch task round) claims.
 BATCH_SIZE = 200
+#: Items claimed per transaction (the set-based Create{Note} path takes them together).
+CLAIM_SIZE = 100
 #: Attempts before an item that keeps failing is given up.
 MAX_ATTEMPTS = 8
 
@@ -139,30 +141,71 @@ def _error_text(exc: BaseException) -> str:
 def inbox_items_process(limit: int = BATCH_SIZE) -> int:
     """Process up to `limit` due pending inbox items; returns how many were claimed.
 
-    Each item is claimed (SKIP LOCKED, so other workers take other items), applied and marked
-    in its own short transaction: an item is applied and marked together or not at all, and
-    row locks taken while applying it (an author's counters, say) are released at once, so
-    workers handling the same authors never hold each other up for a whole batch or
-    deadlock. A worker that dies leaves its current item pending; handlers are idempotent on
-    the activity id.
+    Items are claimed `CLAIM_SIZE` at a time (SKIP LOCKED, so other workers take other
+    items). In the claiming transaction, the plain `Create{Note}` items among them go through
+    the set-based path (`inbound.create.handle_batch`: a fixed number of queries for the lot)
+    and are marked done in the same commit; if that path fails for any reason its writes are
+    rolled back and its items join the others. Every other item is then claimed again, applied
+    and marked in its own short transaction: an item is applied and marked together or not at
+    all, one bad item never takes others with it, and row locks taken while applying it (an
+    author's counters, say) are released at once, so workers handling the same authors never
+    hold each other up for a whole batch or deadlock. A worker that dies leaves its current
+    items pending; handlers are idempotent on the activity id. Policy look-ups are memoised
+    for the call (`policy.policy_memo`).
     """
     actors: dict[str, Account] = {}
     claimed = 0
-    while claimed < limit:
-        now = timezone.now()
-        with transaction.atomic():
-            item = (
-                InboxItem.objects.select_for_update(skip_locked=True)
-                .filter(state=InboxItem.State.PENDING)
-                .filter(_due(now))
-                .order_by("id")
-                .first()
-            )
-            if item is None:
-                break
-            claimed += 1
-            _apply(item, actors, now)
+    with policy.policy_memo():
+        while claimed < limit:
+            now = timezone.now()
+            with transaction.atomic():
+                items = list(
+                    InboxItem.objects.select_for_update(skip_locked=True)
+                    .filter(state=InboxItem.State.PENDING)
+                    .filter(_due(now))
+                    .order_by("id")[: min(CLAIM_SIZE, limit - claimed)]
+                )
+                if not items:
+                    break
+                claimed += len(items)
+                rest = _apply_creates(items, actors)
+            for item_id in rest:
+                with transaction.atomic():
+                    item = (
+                        InboxItem.objects.select_for_update(skip_locked=True)
+                        .filter(pk=item_id, state=InboxItem.State.PENDING)
+                        .first()
+                    )
+                    if item is not None:  # else another worker has it, or finished it
+                        _apply(item, actors, now)
     return claimed
+
+
+def _apply_creates(items: list[InboxItem], actors: dict[str, Account]) -> list[int]:
+    """Apply the plain Create{Note} items of a claimed batch set-based, in a savepoint, and
+    mark them done; returns the ids of the items left to apply one by one."""
+    creates = [i for i in items if i.activity_type == "Create" and isinstance(i.body, dict)]
+    if not creates:
+        return [i.id for i in items]
+    unknown = {i.actor_uri for i in creates} - actors.keys()
+    if unknown:
+        actors.update({a.uri: a for a in Account.objects.filter(uri__in=unknown)})
+    entries = [(i.id, i.body, actors[i.actor_uri]) for i in creates if i.actor_uri in actors]
+    done: set[int] = set()
+    try:
+        with transaction.atomic():
+            done = create.handle_batch(entries)
+            if done:
+                InboxItem.objects.filter(pk__in=done).update(
+                    state=InboxItem.State.DONE,
+                    processed_at=timezone.now(),
+                    error="",
+                    attempts=F("attempts") + 1,
+                )
+    except Exception:
+        logger.warning("inbox batch path failed; applying its items one by one", exc_info=True)
+        done = set()
+    return [i.id for i in items if i.id not in done]
 
 
 def _apply(item: InboxItem, actors: dict[str, Account], now: Any) -> None:

@@ -143,6 +143,16 @@ def outbox_dispatch(event_id: int) -> bool:
     return outbox_event_dispatch(event_id=event_id, consumers=CONSUMERS)
 
 
+@shared_task(name="ourvoice.events.outbox_dispatch_many", acks_late=True)
+def outbox_dispatch_many(event_ids: list[int]) -> int:
+    """Hand several events to their consumers, one after the other (recorded together by
+    `outbox_record_many`); returns how many are done. Each event is dispatched as by
+    `outbox_dispatch`, so a failing one is left to the sweep and does not stop the others."""
+    return sum(
+        outbox_event_dispatch(event_id=event_id, consumers=CONSUMERS) for event_id in event_ids
+    )
+
+
 @shared_task(name="ourvoice.events.outbox_sweep")
 def outbox_sweep(older_than_seconds: float = 10.0) -> int:
     """Re-dispatch events left behind (broker down, worker killed); returns how many."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -24,8 +25,8 @@ from ourvoice.core.html import (
     render_plain_text,
     sanitize_html,
 )
-from ourvoice.core.outbox import outbox_record
-from ourvoice.posts.feeds import feed_fanout_post
+from ourvoice.core.outbox import outbox_record, outbox_record_many
+from ourvoice.posts.feeds import feed_fanout_post, feed_fanout_posts
 from ourvoice.posts.models import Hashtag, MediaAttachment, Mention, Post, PostEdit, Visibility
 from ourvoice.posts.selectors import posts_visible_q
 
@@ -437,18 +438,13 @@ def _remote_language(language: str) -> str:
 
 
 def _remote_hashtags(names: Sequence[str]) -> list[Hashtag]:
-    cleaned: dict[str, None] = {}
-    for name in names:
-        value = (name or "").strip().lstrip("#").lower()
-        if _HASHTAG_NAME_RE.match(value):
-            cleaned[value] = None
-    return _hashtags(list(cleaned)[:MAX_REMOTE_HASHTAGS])
+    return _hashtags(_hashtag_names(names))
 
 
-def _remote_media_rows(
+def _remote_media_unsaved(
     author: Account, post: Post, media: Sequence[RemoteMedia], *, start: int = 0
 ) -> list[MediaAttachment]:
-    rows = [
+    return [
         MediaAttachment(
             account=author,
             post=post,
@@ -466,7 +462,93 @@ def _remote_media_rows(
         )
         for position, item in enumerate(media[:MAX_REMOTE_MEDIA])
     ]
-    return MediaAttachment.objects.bulk_create(rows)
+
+
+def _remote_media_rows(
+    author: Account, post: Post, media: Sequence[RemoteMedia], *, start: int = 0
+) -> list[MediaAttachment]:
+    return MediaAttachment.objects.bulk_create(
+        _remote_media_unsaved(author, post, media, start=start)
+    )
+
+
+@dataclass(frozen=True)
+class RemotePostDraft:
+    """A remote post to store (the arguments of `post_create_remote`, for the batch form)."""
+
+    author: Account
+    uri: str
+    content: str
+    visibility: str
+    url: str = ""
+    spoiler_text: str = ""
+    sensitive: bool = False
+    language: str = ""
+    published_at: datetime | None = None
+    edited_at: datetime | None = None
+    in_reply_to: Post | None = None
+    in_reply_to_uri: str = ""
+    mentions: Sequence[Account] = ()
+    hashtags: Sequence[str] = ()
+    media: Sequence[RemoteMedia] = ()
+
+
+def _remote_draft_check(draft: RemotePostDraft) -> None:
+    if draft.author.local:
+        raise NotAllowed("Local accounts post through post_create.")
+    if draft.author.is_suspended:
+        raise NotAllowed("This account is suspended.")
+    if draft.visibility not in VISIBILITIES:
+        raise Invalid("Unknown visibility.", field="visibility")
+
+
+def _remote_post_new(draft: RemotePostDraft, now: datetime) -> Post:
+    """The unsaved Post for a draft (content sanitised, dates and lengths bounded)."""
+    published = min(draft.published_at or now, now)
+    spoiler = (draft.spoiler_text or "").strip()[:MAX_REMOTE_SPOILER]
+    in_reply_to = draft.in_reply_to
+    post = Post(
+        author=draft.author,
+        uri=draft.uri,
+        url=draft.url or "",
+        local=False,
+        content=sanitize_html((draft.content or "")[:MAX_REMOTE_CONTENT]),
+        spoiler_text=spoiler,
+        sensitive=bool(draft.sensitive) or bool(spoiler),
+        language=_remote_language(draft.language),
+        visibility=draft.visibility,
+        published_at=published,
+        edited_at=draft.edited_at if draft.edited_at and draft.edited_at > published else None,
+        in_reply_to_uri=draft.in_reply_to_uri or (in_reply_to.uri if in_reply_to else ""),
+    )
+    if in_reply_to is not None:
+        post.in_reply_to = in_reply_to
+        post.in_reply_to_account_id = in_reply_to.author_id
+        post.thread_root_id = in_reply_to.thread_root_id or in_reply_to.pk
+    return post
+
+
+def _orphans_attach(posts: Sequence[Post]) -> None:
+    """Replies that arrived before their parent (one of `posts`) now hang under it."""
+    by_uri = {p.uri: p for p in posts}
+    orphans = list(
+        Post.objects.filter(in_reply_to_uri__in=list(by_uri), in_reply_to__isnull=True)
+        .exclude(pk__in=[p.pk for p in posts if p.in_reply_to_uri == p.uri])
+        .values_list("pk", "in_reply_to_uri")
+    )
+    parents = sorted({by_uri[uri].pk for pk, uri in orphans if pk != by_uri[uri].pk})
+    for parent in (p for p in posts if p.pk in parents):
+        Post.objects.filter(in_reply_to_uri=parent.uri, in_reply_to__isnull=True).exclude(
+            pk=parent.pk
+        ).update(
+            in_reply_to=parent,
+            in_reply_to_account_id=parent.author_id,
+            thread_root_id=parent.thread_root_id or parent.pk,
+        )
+        counted = Post.objects.filter(
+            in_reply_to=parent, state__in=[Post.State.ACTIVE, Post.State.ARCHIVED]
+        ).count()
+        Post.objects.filter(pk=parent.pk).update(replies_count=counted)
 
 
 @transaction.atomic
@@ -496,36 +578,29 @@ def post_create_remote(
     lowercased without '#'; media are stored as metadata with their remote URL. Replies that
     arrived before this post are attached to it. Fans out into local followers' home feeds and
     records `post.created` (federation's consumers publish only local posts, so nothing goes
-    back out).
+    back out). `posts_create_remote` does the same for many posts at once.
     Precondition: the caller checked the origin rules and the domain policy of `author`.
     """
-    if author.local:
-        raise NotAllowed("Local accounts post through post_create.")
-    if author.is_suspended:
-        raise NotAllowed("This account is suspended.")
-    if visibility not in VISIBILITIES:
-        raise Invalid("Unknown visibility.", field="visibility")
-    now = timezone.now()
-    published = min(published_at or now, now)
-    spoiler = (spoiler_text or "").strip()[:MAX_REMOTE_SPOILER]
-    post = Post(
+    draft = RemotePostDraft(
         author=author,
         uri=uri,
-        url=url or "",
-        local=False,
-        content=sanitize_html((content or "")[:MAX_REMOTE_CONTENT]),
-        spoiler_text=spoiler,
-        sensitive=bool(sensitive) or bool(spoiler),
-        language=_remote_language(language),
+        content=content,
         visibility=visibility,
-        published_at=published,
-        edited_at=edited_at if edited_at and edited_at > published else None,
-        in_reply_to_uri=in_reply_to_uri or (in_reply_to.uri if in_reply_to else ""),
+        url=url,
+        spoiler_text=spoiler_text,
+        sensitive=sensitive,
+        language=language,
+        published_at=published_at,
+        edited_at=edited_at,
+        in_reply_to=in_reply_to,
+        in_reply_to_uri=in_reply_to_uri,
+        mentions=mentions,
+        hashtags=hashtags,
+        media=media,
     )
-    if in_reply_to is not None:
-        post.in_reply_to = in_reply_to
-        post.in_reply_to_account_id = in_reply_to.author_id
-        post.thread_root_id = in_reply_to.thread_root_id or in_reply_to.pk
+    _remote_draft_check(draft)
+    post = _remote_post_new(draft, timezone.now())
+    published = post.published_at
     try:
         with transaction.atomic():
             post.save(force_insert=True)
@@ -541,17 +616,7 @@ def post_create_remote(
         _remote_media_rows(author, post, media)
     if in_reply_to is not None:
         Post.objects.filter(pk=in_reply_to.pk).update(replies_count=F("replies_count") + 1)
-    # Replies that came before their parent now hang under it.
-    orphans = Post.objects.filter(in_reply_to_uri=uri, in_reply_to__isnull=True).exclude(pk=post.pk)
-    if orphans.update(
-        in_reply_to=post,
-        in_reply_to_account=author,
-        thread_root_id=post.thread_root_id or post.pk,
-    ):
-        counted = Post.objects.filter(
-            in_reply_to=post, state__in=[Post.State.ACTIVE, Post.State.ARCHIVED]
-        ).count()
-        Post.objects.filter(pk=post.pk).update(replies_count=counted)
+    _orphans_attach([post])
     Account.objects.filter(pk=author.pk).update(
         statuses_count=F("statuses_count") + 1,
         last_status_at=Greatest(Coalesce(F("last_status_at"), Value(published)), Value(published)),
@@ -560,6 +625,137 @@ def post_create_remote(
     outbox_record(kind="post.created", payload={"post_id": post.id, "author_id": author.id})
     logger.info("remote post created post_id=%s author_id=%s uri=%s", post.id, author.id, uri)
     return post
+
+
+def _hashtag_names(names: Sequence[str]) -> list[str]:
+    cleaned: dict[str, None] = {}
+    for name in names:
+        value = (name or "").strip().lstrip("#").lower()
+        if _HASHTAG_NAME_RE.match(value):
+            cleaned[value] = None
+    return list(cleaned)[:MAX_REMOTE_HASHTAGS]
+
+
+def _hashtags_bulk(names: set[str]) -> dict[str, Hashtag]:
+    """Hashtag rows for these (clean) names, creating the missing ones: three queries at most.
+
+    Missing names are inserted in sorted order with ON CONFLICT DO NOTHING, so two batches
+    creating the same new tags wait for each other in one order and never deadlock.
+    """
+    if not names:
+        return {}
+    found = {t.name: t for t in Hashtag.objects.filter(name__in=names)}
+    missing = sorted(names - found.keys())
+    if missing:
+        Hashtag.objects.bulk_create([Hashtag(name=n) for n in missing], ignore_conflicts=True)
+        found.update({t.name: t for t in Hashtag.objects.filter(name__in=missing)})
+    return found
+
+
+@transaction.atomic
+def posts_create_remote(*, drafts: Sequence[RemotePostDraft]) -> list[Post]:
+    """Store many remote posts at once: `post_create_remote`'s rules and effects, set-based.
+
+    Posts, mentions, hashtags, media, feed entries and `post.created` events are written with
+    a fixed number of statements for the whole batch (one more per distinct parent and per
+    parent of early replies). A draft whose `uri` is already stored is skipped; the posts
+    created are returned in the drafts' order. Author counters are updated last, with the
+    authors' rows locked in id order, so the row locks are held only until the caller commits
+    and two concurrent batches never deadlock on them. Anything invalid raises before a row is
+    written (the caller may then retry the drafts one by one).
+    Precondition: as `post_create_remote`; the caller holds the object locks of the uris.
+    """
+    for draft in drafts:
+        _remote_draft_check(draft)
+    uris = [d.uri for d in drafts]
+    if len(set(uris)) != len(uris):
+        raise Invalid("The same post appears twice in a batch.", field="uri")
+    if not drafts:
+        return []
+    existing = set(Post.objects.filter(uri__in=uris).values_list("uri", flat=True))
+    drafts = [d for d in drafts if d.uri not in existing]
+    if not drafts:
+        return []
+    now = timezone.now()
+    posts = [_remote_post_new(d, now) for d in drafts]
+    Post.objects.bulk_create(posts)
+    Mention.objects.bulk_create(
+        [
+            Mention(post=post, account=account)
+            for post, draft in zip(posts, drafts, strict=True)
+            for account in {a.pk: a for a in draft.mentions}.values()
+        ]
+    )
+    names = [_hashtag_names(d.hashtags) for d in drafts]
+    tags = _hashtags_bulk({n for post_names in names for n in post_names})
+    if tags:
+        through = Post.hashtags.through
+        through.objects.bulk_create(
+            [
+                through(post_id=post.pk, hashtag_id=tags[name].pk)
+                for post, post_names in zip(posts, names, strict=True)
+                for name in post_names
+            ]
+        )
+    media_rows = [
+        row
+        for post, draft in zip(posts, drafts, strict=True)
+        for row in _remote_media_unsaved(draft.author, post, draft.media)
+    ]
+    if media_rows:
+        MediaAttachment.objects.bulk_create(media_rows)
+    replies: dict[int, int] = defaultdict(int)
+    for post in posts:
+        if post.in_reply_to_id is not None:
+            replies[post.in_reply_to_id] += 1
+    for parent_id in sorted(replies):
+        Post.objects.filter(pk=parent_id).update(
+            replies_count=F("replies_count") + replies[parent_id]
+        )
+    _orphans_attach(posts)
+    feed_fanout_posts(posts=posts)
+    outbox_record_many(
+        kind="post.created",
+        payloads=[{"post_id": p.id, "author_id": p.author_id} for p in posts],
+    )
+    _authors_count_posts(posts)
+    logger.info("remote posts created count=%s", len(posts))
+    return posts
+
+
+def _authors_count_posts(posts: Sequence[Post]) -> None:
+    """statuses_count += posts per author, last_status_at = the latest: the rows locked in id
+    order, then one UPDATE for every author (one per author off PostgreSQL)."""
+    counts: dict[int, int] = defaultdict(int)
+    latest: dict[int, datetime] = {}
+    for post in posts:
+        counts[post.author_id] += 1
+        if post.author_id not in latest or post.published_at > latest[post.author_id]:
+            latest[post.author_id] = post.published_at
+    ids = sorted(counts)
+    list(Account.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+    if connection.vendor != "postgresql":
+        for pk in ids:
+            at = Value(latest[pk])
+            Account.objects.filter(pk=pk).update(
+                statuses_count=F("statuses_count") + counts[pk],
+                last_status_at=Greatest(Coalesce(F("last_status_at"), at), at),
+            )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AUTHORS_COUNT.format(table=connection.ops.quote_name(Account._meta.db_table)),
+            [ids, [counts[i] for i in ids], [latest[i] for i in ids]],
+        )
+
+
+_AUTHORS_COUNT = """
+UPDATE {table} AS a
+SET statuses_count = a.statuses_count + v.n,
+    last_status_at = GREATEST(COALESCE(a.last_status_at, v.at), v.at)
+FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) AS v(id, n, at)
+WHERE a.id = v.id
+"""
 
 
 @transaction.atomic

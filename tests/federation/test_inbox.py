@@ -265,7 +265,8 @@ def test_stored_activity_is_processed_by_the_kicked_batch(client, remote, monkey
         lambda activity, *, actor: handled.append((activity["id"], actor.uri)),
     )
     remote.serve_actor("alice")
-    activity = remote.activity("alice")
+    # A Like goes through the dispatcher one by one (a Create{Note} takes the batch path).
+    activity = remote.activity("alice", kind="Like", object="https://other.example/notes/1")
 
     assert _send(client, remote, activity).status_code == 202
 

@@ -16,6 +16,7 @@ from ourvoice.core.outbox import (
     outbox_event_dispatch,
     outbox_pending_ids,
     outbox_record,
+    outbox_record_many,
 )
 from ourvoice.posts.models import Hashtag
 
@@ -118,6 +119,32 @@ def test_commit_sends_the_dispatch_task(registry, django_capture_on_commit_callb
     event.refresh_from_db()
     assert event.processed_at is not None
     assert effects("effect", event) == 1
+
+
+@pytest.mark.django_db
+def test_record_many_sends_one_task_per_chunk(
+    registry, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Events recorded together (a batch of incoming posts) are dispatched by one task per
+    DISPATCH_CHUNK events, each event with its own receipts as if dispatched alone."""
+    from ourvoice.core import outbox
+
+    sent: list[tuple[str, list]] = []
+    real_send = outbox._send
+    monkeypatch.setattr(outbox, "DISPATCH_CHUNK", 2)
+    monkeypatch.setattr(
+        outbox, "_send", lambda name, args: (sent.append((name, args)), real_send(name, args))
+    )
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        recorded = outbox_record_many(kind=KIND, payloads=[{"n": n} for n in range(5)])
+        assert sent == []
+    assert [name for name, _ in sent] == [outbox.DISPATCH_MANY_TASK] * 3
+    assert [len(args[0]) for _, args in sent] == [2, 2, 1]
+    for event in recorded:
+        event.refresh_from_db()
+        assert event.processed_at is not None
+        assert effects("effect", event) == 1
+        assert event.payload == {"n": recorded.index(event)}
 
 
 @pytest.mark.django_db
