@@ -426,3 +426,13 @@ def accounts_suggested(*, viewer: Account, limit: int = 40) -> list[Account]:
         .order_by("-friends", "-followers_count", "-id")
     )
     return list(qs[:limit])
+
+
+def instance_contact_admin() -> User | None:
+    """The first active admin: the instance's contact (email and account)."""
+    return (
+        User.objects.filter(is_staff=True, is_active=True)
+        .select_related("account")
+        .order_by("id")
+        .first()
+    )

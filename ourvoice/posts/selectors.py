@@ -331,3 +331,24 @@ def posts_trending(
         .select_related("author")
         .order_by("-score", "-id")[offset : offset + limit]
     )
+
+
+@dataclass(frozen=True)
+class InstanceStats:
+    """The numbers the instance documents show (Mastodon's /api/v1/instance and v2)."""
+
+    users: int
+    active_users: int
+    local_posts: int
+    known_domains: int
+
+
+def instance_stats() -> InstanceStats:
+    """People on this server, active ones, their active posts, and remote domains we know."""
+    people = Account.objects.local().filter(role=Account.Role.USER)
+    return InstanceStats(
+        users=people.count(),
+        active_users=people.filter(user__is_active=True).count(),
+        local_posts=Post.objects.filter(local=True, state=Post.State.ACTIVE).count(),
+        known_domains=Account.objects.remote().values("domain").distinct().count(),
+    )

@@ -8,22 +8,23 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ourvoice.accounts.models import Account, User
+from ourvoice.accounts.models import Account
+from ourvoice.accounts.selectors import instance_contact_admin
 from ourvoice.api.mastodon.base import MastodonView
 from ourvoice.api.mastodon.entities import default_header, instance_version, render_account
-from ourvoice.core.models import InstanceRule
-from ourvoice.posts.models import Post
+from ourvoice.core.selectors import instance_rules
+from ourvoice.posts.selectors import instance_stats
 from ourvoice.posts.services import MAX_CHARACTERS, MAX_MEDIA
 
 MEDIA_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"]
 
 
 def _rules() -> list[dict[str, str]]:
-    return [{"id": str(r.id), "text": r.text, "hint": r.hint} for r in InstanceRule.objects.all()]
+    return [{"id": str(r.id), "text": r.text, "hint": r.hint} for r in instance_rules()]
 
 
 def _contact() -> tuple[str, Account | None]:
-    admin = User.objects.filter(is_staff=True, is_active=True).order_by("id").first()
+    admin = instance_contact_admin()
     if admin is None:
         return "", None
     return admin.email, getattr(admin, "account", None)
@@ -63,7 +64,7 @@ class InstanceV1(MastodonView):
 
     def get(self, request: Request) -> Response:
         email, contact = _contact()
-        users = Account.objects.local().filter(role=Account.Role.USER).count()
+        stats = instance_stats()
         return Response(
             {
                 "uri": settings.OURVOICE_DOMAIN,
@@ -74,11 +75,9 @@ class InstanceV1(MastodonView):
                 "version": instance_version(),
                 "urls": {"streaming_api": settings.OURVOICE_STREAMING_URL},
                 "stats": {
-                    "user_count": users,
-                    "status_count": Post.objects.filter(
-                        local=True, state=Post.State.ACTIVE
-                    ).count(),
-                    "domain_count": Account.objects.remote().values("domain").distinct().count(),
+                    "user_count": stats.users,
+                    "status_count": stats.local_posts,
+                    "domain_count": stats.known_domains,
                 },
                 "thumbnail": default_header(),
                 "languages": ["en"],
@@ -110,13 +109,7 @@ class InstanceV2(MastodonView):
                 "version": instance_version(),
                 "source_url": "https://github.com/ourvoice/ourvoice",
                 "description": "An OUR Voice server: community-moderated social networking.",
-                "usage": {
-                    "users": {
-                        "active_month": Account.objects.local()
-                        .filter(role=Account.Role.USER, user__is_active=True)
-                        .count()
-                    }
-                },
+                "usage": {"users": {"active_month": instance_stats().active_users}},
                 "thumbnail": {"url": default_header(), "blurhash": None, "versions": {}},
                 "icon": [],
                 "languages": ["en"],

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,7 +18,11 @@ from ourvoice.api.mastodon.entities import (
     render_repost,
     render_status,
 )
-from ourvoice.api.mastodon.models import IdempotentRequest
+from ourvoice.api.mastodon.idempotency import (
+    KEY_MAX_LENGTH,
+    idempotent_post_create,
+    idempotent_post_get,
+)
 from ourvoice.api.mastodon.pagination import page_from
 from ourvoice.core.errors import Invalid, NotFound
 from ourvoice.interactions import services as interactions
@@ -29,8 +30,6 @@ from ourvoice.interactions.selectors import Page, post_interactors
 from ourvoice.posts import services as posts
 from ourvoice.posts.models import MediaAttachment, Post
 from ourvoice.posts.selectors import post_context, post_get_visible_to
-
-IDEMPOTENCY_TTL = timedelta(hours=1)
 
 
 def _app_of(request: Request) -> tuple[str, str]:
@@ -47,15 +46,10 @@ class StatusCreate(MastodonView):
 
     def post(self, request: Request) -> Response:
         p = self.params
-        key = request.headers.get("Idempotency-Key", "").strip()[:255]
-        if key:
-            cutoff = timezone.now() - IDEMPOTENCY_TTL
-            seen = IdempotentRequest.objects.filter(
-                user=request.user, key=key, created_at__gte=cutoff
-            ).first()
-            if seen:
-                post = Post.objects.select_related("author").get(pk=seen.post_id)
-                return Response(render_status(post, viewer=self.viewer))
+        key = request.headers.get("Idempotency-Key", "").strip()[:KEY_MAX_LENGTH]
+        seen = idempotent_post_get(user=request.user, key=key)
+        if seen is not None:
+            return Response(render_status(seen, viewer=self.viewer))
         in_reply_to = None
         reply_id = p.str("in_reply_to_id")
         if reply_id:
@@ -65,8 +59,10 @@ class StatusCreate(MastodonView):
         if p.raw("scheduled_at"):
             raise Invalid("Scheduled statuses are not supported")
         name, website = _app_of(request)
-        with transaction.atomic():
-            post = posts.post_create(
+        post = idempotent_post_create(
+            user=user,
+            key=key,
+            create=lambda: posts.post_create(
                 author=self.viewer,
                 text=p.str("status"),
                 visibility=visibility,
@@ -77,17 +73,8 @@ class StatusCreate(MastodonView):
                 media_ids=p.str_list("media_ids"),
                 application_name=name,
                 application_website=website,
-            )
-            if key:
-                try:
-                    with transaction.atomic():
-                        IdempotentRequest.objects.update_or_create(
-                            user=request.user,
-                            key=key,
-                            defaults={"post_id": post.id, "created_at": timezone.now()},
-                        )
-                except IntegrityError:
-                    pass
+            ),
+        )
         post = Post.objects.select_related("author").get(pk=post.pk)
         return Response(render_status(post, viewer=self.viewer))
 
