@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -35,8 +35,8 @@ VERDICT_LABELS = {"remove": "Remove", "keep": "Keep"}
 
 def _viewer(request: HttpRequest) -> Account:
     account = getattr(request.user, "account", None)
-    if account is None:
-        raise NotFound("Record not found")
+    if account is None:  # e.g. a superuser made with createsuperuser, without an account
+        raise Http404("No account")
     return account
 
 
