@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -61,12 +62,26 @@ def pair() -> Iterator[tuple[LiveInstance, LiveInstance]]:
     a = LiveInstance("moderation_a", redis_db=7, **MODERATION_ENV)
     b = LiveInstance("moderation_b", redis_db=8, **MODERATION_ENV)
     try:
-        a.start()
-        b.start()
+        # Both start (migrate, gunicorn, Celery) side by side: the setup dominates the runtime.
+        with ThreadPoolExecutor(2) as pool:
+            for started in [pool.submit(a.start), pool.submit(b.start)]:
+                started.result()
         yield a, b
     finally:
         a.stop()
         b.stop()
+
+
+def _create_users(instance: LiveInstance, *names: str) -> list[dict[str, str]]:
+    """`create_account` for several users in one `manage.py shell` (one Django start-up)."""
+    password = "correct horse battery staple"
+    calls = "; ".join(
+        f"call_command('create_account', {n!r}, '--email', '{n}@example.org',"
+        f" '--password', {password!r})"
+        for n in names
+    )
+    instance.manage("shell", "-c", f"from django.core.management import call_command; {calls}")
+    return [{"username": n, "email": f"{n}@example.org", "password": password} for n in names]
 
 
 # --- readers -----------------------------------------------------------------------------------
@@ -131,10 +146,8 @@ def test_votes_from_both_instances_remove_a_post_of_a(
 ) -> None:
     a, b = pair
     both = (a, b)
-    dana = api_login(a, a.create_user("dana"))
-    erin = api_login(a, a.create_user("erin"))
-    finn = api_login(a, a.create_user("finn"))
-    gus = api_login(b, b.create_user("gus"))
+    dana, erin, finn = (api_login(a, user) for user in _create_users(a, "dana", "erin", "finn"))
+    (gus,) = (api_login(b, user) for user in _create_users(b, "gus"))
     try:
         # gus (B) follows dana (A).
         remote_dana = _resolve_account(gus, f"@dana@{a.domain}", both)
