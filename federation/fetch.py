@@ -574,6 +574,11 @@ def _key_cache_get(key_id: str) -> tuple[str, Account] | None:
         return entry[1], entry[2]
 
 
+def key_cached(key_id: str) -> tuple[str, Account] | None:
+    """(public key PEM, owner) of a key this process resolved recently, else None; no I/O."""
+    return _key_cache_get(key_id)
+
+
 def _key_cache_put(key_id: str, pem: str, account: Account) -> None:
     with _key_cache_lock:
         _key_cache[key_id] = (time.monotonic() + KEY_CACHE_TTL, pem, account)

@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 
+class _NeedsDatabase(Exception):
+    """The key is not in this process's cache (or must be refreshed): verify in a transaction."""
+
+
 class SignatureRejected(Exception):
     """The request is not (validly) signed by the right actor: answer 401."""
 
@@ -110,21 +114,39 @@ def _verify(
             raise SignatureRejected("ambiguous keyId")
         return fetch.key_resolve(key_id, refresh)
 
+    def cached_resolver(key_id: str, refresh: bool) -> tuple[str, Account]:
+        # The hot path: a key this process already verified with, no database at all.
+        cached = None if refresh or key_id != claimed else fetch.key_cached(key_id)
+        if cached is None:
+            raise _NeedsDatabase
+        return cached
+
     path, query = wire_target(request)
+
+    def run(key_resolver: signatures.KeyResolver[Account]) -> VerifiedSignature[Account]:
+        verified = signatures.verify_request(
+            method=request.method or "GET",
+            path=path,
+            query=query,
+            headers=request.headers,
+            body=body,
+            key_resolver=key_resolver,
+            scheme=settings.OURVOICE_SCHEME,
+        )
+        if actor_id is not None and verified.owner.uri != actor_id:
+            # Roll back whatever resolving the key stored: nothing persists on a 401.
+            raise SignatureRejected("the key's owner is not the activity's actor")
+        return verified
+
     try:
-        with transaction.atomic():
-            verified = signatures.verify_request(
-                method=request.method or "GET",
-                path=path,
-                query=query,
-                headers=request.headers,
-                body=body,
-                key_resolver=resolver,
-                scheme=settings.OURVOICE_SCHEME,
-            )
-            if actor_id is not None and verified.owner.uri != actor_id:
-                # Roll back whatever resolving the key stored: nothing persists on a 401.
-                raise SignatureRejected("the key's owner is not the activity's actor")
+        try:
+            # A cached key needs no transaction (no BEGIN/COMMIT round trips); anything else
+            # (an unknown key, a refresh after a mismatch) runs again in a transaction that a
+            # refusal rolls back.
+            verified = run(cached_resolver)
+        except _NeedsDatabase:
+            with transaction.atomic():
+                verified = run(resolver)
     except DomainBlocked:
         raise
     except SignatureError as exc:

@@ -19,6 +19,7 @@ A refused request persists nothing: key resolution runs in a transaction rolled 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ from django.db import DataError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from federation import policy, processing, tasks_inbox, verify
+from federation import policy, processing, services, tasks_inbox, verify
 from federation.jsonld import UnsafeDocument, first_id, reject_reshaping_keywords
 from federation.policy import DomainBlocked
 from ourvoice.accounts.models import Account
@@ -37,6 +38,9 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 2048
 #: Seconds a known local inbox owner stays cached in the process.
 LOCAL_INBOX_TTL = 60
+#: The inbox routes (`federation/urls_inbox.py`), which `ourvoice.wsgi` serves without the
+#: middleware stack.
+INBOX_PATH = re.compile(r"/(?:inbox|actor/inbox|users/[^/]+/inbox)")
 
 _JSON = "application/json"
 
@@ -117,6 +121,7 @@ def inbox(request: HttpRequest, username: str | None = None) -> HttpResponse:
     """Accept one signed activity for processing (202), or refuse it with nothing stored."""
     if request.method != "POST":
         return _error(405, "Method not allowed", Allow="POST")
+    request.get_host()  # DisallowedHost (400) as CommonMiddleware would, which may be skipped
     body = _read_body(request)
     if body is None:
         return _error(413, "Payload too large")
@@ -131,9 +136,15 @@ def inbox(request: HttpRequest, username: str | None = None) -> HttpResponse:
         return _error(403, "Forbidden")
     except verify.SignatureRejected:
         return _error(401, "Request not signed by the activity's actor")
-    retry_after = policy.inbox_rate_check(verified.owner.domain)
+    domain = verified.owner.domain
+    retry_after = policy.inbox_rate_check(domain)
     if retry_after:
         return _error(429, "Too many requests", **{"Retry-After": str(retry_after)})
+    known = policy.instance_for(domain)  # cached: no query on the hot path
+    if known is not None and (known.unavailable_since is not None or known.failure_days):
+        # A signed request proves the domain is up (Mastodon resets its failure tracker too).
+        services.instance_mark_available(domain=domain)
+        policy.policy_cache_clear(domain)
     try:
         stored = processing.inbox_item_store(
             activity_id=activity["id"],

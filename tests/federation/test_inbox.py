@@ -285,3 +285,103 @@ def test_inbox_item_store_reports_duplicates(db):
     assert processing.inbox_item_store(**kwargs) is True
     assert processing.inbox_item_store(**kwargs) is False
     assert InboxItem.objects.get().body == {"id": "https://remote.example/a/1", "type": "Like"}
+
+
+# --- Hot path: cached keys, no middleware, unavailable domains ----------------------------------
+
+
+def test_a_cached_key_costs_one_query_the_insert(client, remote, kicks, monkeypatch):
+    """No BEGIN/COMMIT around verification when the key is in the process cache."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from federation import fetch
+
+    remote.serve_actor("alice")
+    assert _send(client, remote, remote.activity("alice")).status_code == 202
+    owner = Account.objects.get(uri=remote.actor_id("alice"))
+    fetch._key_cache_put(remote.key_id("alice"), owner.public_key_pem, owner)
+    policy.instance_for(owner.domain)  # the domain's policy into the shared cache
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert _send(client, remote, remote.activity("alice")).status_code == 202
+
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    assert len(sqls) == 1, sqls
+    assert sqls[0].lstrip().startswith("INSERT INTO")
+    assert InboxItem.objects.count() == 2
+
+
+def test_a_refused_signature_with_a_cached_key_still_stores_nothing(client, remote, kicks):
+    from federation import fetch
+
+    remote.serve_actor("alice")
+    assert _send(client, remote, remote.activity("alice")).status_code == 202
+    owner = Account.objects.get(uri=remote.actor_id("alice"))
+    fetch._key_cache_put(remote.key_id("alice"), owner.public_key_pem, owner)
+    other_private, _ = other_keypair()
+
+    response = _send(client, remote, remote.activity("alice"), private_pem=other_private)
+
+    assert response.status_code == 401
+    assert InboxItem.objects.count() == 1
+
+
+def test_a_verified_request_marks_an_unavailable_domain_available(client, remote, kicks):
+    from django.utils import timezone
+
+    from federation.models import Instance
+
+    Instance.objects.create(
+        domain="remote.example", unavailable_since=timezone.now(), failure_days=["2026-01-01"]
+    )
+    policy.policy_cache_clear("remote.example")
+    remote.serve_actor("alice")
+
+    assert _send(client, remote, remote.activity("alice")).status_code == 202
+
+    instance = Instance.objects.get(domain="remote.example")
+    assert instance.unavailable_since is None
+    assert instance.failure_days == []
+
+
+def test_wsgi_serves_the_inbox_without_middleware_and_the_rest_with_it():
+    import io
+    import sys
+
+    from ourvoice import wsgi
+
+    def call(method: str, path: str, host: str = "testserver") -> tuple[str, dict[str, str]]:
+        seen: dict[str, object] = {}
+
+        def start_response(status, headers, exc_info=None):
+            seen["status"], seen["headers"] = status, dict(headers)
+
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": host,
+            "wsgi.input": io.BytesIO(b"not json" if method == "POST" else b""),
+            "CONTENT_LENGTH": "8" if method == "POST" else "0",
+            "CONTENT_TYPE": "application/activity+json" if method == "POST" else "",
+            "wsgi.url_scheme": "http",
+            "SCRIPT_NAME": "",
+            "wsgi.errors": sys.stderr,
+        }
+        b"".join(wsgi.application(environ, start_response))
+        return seen["status"], seen["headers"]
+
+    for path in ("/inbox", "/actor/inbox", "/users/alice/inbox"):
+        assert wsgi.INBOX_PATH.fullmatch(path)
+    assert not wsgi.INBOX_PATH.fullmatch("/inbox/")
+    assert not wsgi.INBOX_PATH.fullmatch("/users/a/b/inbox")
+    status, headers = call("POST", "/inbox")
+    assert status.startswith("400")
+    assert "X-Frame-Options" not in headers  # no middleware ran
+    status, headers = call("GET", "/api/v1/custom_emojis")
+    assert status.startswith("200")
+    assert "X-Frame-Options" in headers  # the full stack did
+    status, _ = call("POST", "/inbox", host="evil.example")
+    assert status.startswith("400")  # DisallowedHost, checked by the view itself
