@@ -229,6 +229,24 @@ def test_votes_from_both_instances_remove_a_post_of_a(
         assert decisions[0][2]["distinct_remove_voters"] == 3
         assert decisions[0][2]["remote_domains"] == 1
         assert _case_of(a, post["uri"])[2] == "removed"
+        # The forwarded vote arrived as gus's signed ModerationVote at A's inbox.
+        received = _rows(
+            a,
+            "SELECT state, body FROM federation_inboxitem"
+            " WHERE activity_type = 'ModerationVote' AND actor_uri = %s",
+            f"{b.base}/users/gus",
+        )
+        assert [r[0] for r in received] == ["done"], received
+        assert received[0][1]["object"] == post["uri"]
+        assert received[0][1]["to"] == [f"{a.base}/users/moderation"]
+        # Exactly one Delete, with moderation's deterministic id, by the author.
+        delete_id = f"{a.base}/mod/cases/{case_id}/delete"
+        deletes = _rows(
+            a,
+            "SELECT o.uri, a.uri FROM federation_outgoingactivity o"
+            " JOIN accounts_account a ON a.id = o.actor_id WHERE o.type = 'Delete'",
+        )
+        assert deletes == [(delete_id, f"{a.base}/users/dana")], deletes
 
         # B receives the Delete: 404 on B's Mastodon API, gone from gus's home timeline.
         wait_until(
@@ -245,6 +263,13 @@ def test_votes_from_both_instances_remove_a_post_of_a(
         )
         found = gus.ok("get", "/api/v2/search", q=post["uri"], type="statuses", resolve="false")
         assert found["statuses"] == []
+        delete = _rows(
+            b, "SELECT state, body FROM federation_inboxitem WHERE activity_id = %s", delete_id
+        )
+        assert len(delete) == 1, delete
+        assert delete[0][0] == "done"
+        assert delete[0][1]["actor"] == f"{a.base}/users/dana"
+        assert delete[0][1]["decision"] == f"{a.base}/mod/decisions/{case_id}"
 
         # The author gets a direct message from the moderation account on A.
         def moderation_dm() -> dict[str, Any] | None:
