@@ -99,6 +99,8 @@ def feed_on_block(event: OutboxEvent) -> None:
 CONSUMERS: dict[str, list[Consumer]] = {
     "account.created": [notification_consumers.on_account_created],
     "account.updated": [outgoing.on_account_updated],
+    "account.suspended": [outgoing.on_account_suspended],
+    "account.unsuspended": [outgoing.on_account_unsuspended],
     "follow.requested": [notification_consumers.on_follow_requested, outgoing.on_follow_requested],
     "follow.accepted": [
         notification_consumers.on_follow_accepted,

@@ -75,6 +75,24 @@ def followers_inboxes(account: Account, *, accepted_only: bool = True) -> set[st
     return _preferred_inboxes(Account.objects.filter(condition))
 
 
+def account_deletion_inboxes(account: Account) -> set[str]:
+    """Everyone who may hold a copy of a local account (Mastodon's DeleteAccountService
+    audience): its remote followers (pending requests too), the remote accounts it follows or
+    asked to follow, and every inbox any of its posts was delivered to."""
+    inboxes = _preferred_inboxes(
+        Account.objects.filter(
+            Q(following_set__target=account) | Q(followers_set__follower=account)
+        )
+    )
+    inboxes |= set(
+        PostInbox.objects.filter(post__author=account)
+        .order_by()
+        .values_list("inbox", flat=True)
+        .distinct()
+    )
+    return inboxes
+
+
 def mentioned_inboxes(post: Post) -> set[str]:
     """Preferred inboxes of the remote accounts the post mentions."""
     mentioned = Mention.objects.filter(post=post).values("account_id")

@@ -498,6 +498,34 @@ def on_account_updated(event: OutboxEvent) -> None:
     )
 
 
+def on_account_suspended(event: OutboxEvent) -> None:
+    """Delete{Person} of a suspended local account to everyone who may hold a copy of it
+    (`audience.account_deletion_inboxes`), as Mastodon does when an account goes away; signed
+    with the account's own key, the only one remote servers accept for it."""
+    account = _local_account(event.payload.get("account_id"))
+    if account is None or not account.is_suspended:
+        return  # unsuspended again before this ran: nothing to announce
+    activity_publish(
+        activity=renderers.render_delete_actor(account),
+        actor=account,
+        inboxes=audience.account_deletion_inboxes(account),
+    )
+
+
+def on_account_unsuspended(event: OutboxEvent) -> None:
+    """Update{Person} after a suspension is lifted: servers that dropped the actor on our
+    Delete fetch it again when its followers next see it (Mastodon's UnsuspendAccountService
+    sends the same Update)."""
+    account = _local_account(event.payload.get("account_id"))
+    if account is None or account.is_suspended:
+        return
+    activity_publish(
+        activity=renderers.render_update_actor(account),
+        actor=account,
+        inboxes=audience.account_deletion_inboxes(account),
+    )
+
+
 def on_block_created(event: OutboxEvent) -> None:
     """Block from a local account to the remote blocked actor."""
     block = (

@@ -546,3 +546,44 @@ def test_own_and_non_http_inboxes_are_dropped(alice, settings):
     )
     assert result is None
     assert activities() == []
+
+
+def test_suspension_sends_delete_person_to_everyone_who_may_hold_the_account(
+    alice, network, zed_post, outbox
+):
+    zed, _ = zed_post  # alice follows zed: zed's server knows her too
+    follow(alice, zed)
+    post = posts.post_create(author=alice, text="hello", visibility=Visibility.PUBLIC)
+    drain(outbox)
+    PostInbox.objects.create(post=post, inbox="https://once.example/inbox")  # delivered before
+
+    account_services.account_suspend(account=alice)
+    drain(outbox)
+
+    delete = only_activity("Delete")
+    document = body(delete)
+    assert document["actor"] == alice.uri
+    assert document["object"] == alice.uri
+    assert delete.actor_id == alice.pk
+    expected = followers_expected(network) | {
+        network["pending"].preferred_inbox,
+        zed.preferred_inbox,
+        "https://once.example/inbox",
+    }
+    assert inboxes(delete) == expected
+
+    account_services.account_unsuspend(account=alice)
+    drain(outbox)
+    update = [a for a in activities() if a.type == "Update"]
+    assert len(update) == 1
+    assert inboxes(update[0]) == expected
+    assert body(update[0])["object"]["id"] == alice.uri
+
+
+def test_suspension_of_a_remote_account_sends_no_delete(alice, zed_post, outbox):
+    zed, _ = zed_post
+    follow(zed, alice)
+    drain(outbox)
+    account_services.account_suspend(account=zed)
+    drain(outbox)
+    assert not [a for a in activities() if a.type == "Delete"]
