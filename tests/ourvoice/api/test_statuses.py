@@ -271,3 +271,35 @@ def test_timeline_query_count_is_constant(
         r = alice_client.get(f"{path}?limit=40")
     assert len(r.json()) == 30
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_unknown_remote_mentions_are_resolved_before_posting(alice_client, monkeypatch):
+    """`@zed@far.example` we never saw is looked up (WebFinger + actor) and becomes a mention;
+    known and unresolvable ones cost no look-up / stay text."""
+    from federation import services as federation_services
+    from tests.factories import RemoteAccountFactory
+
+    known = RemoteAccountFactory(username="kim", domain="near.example")
+    asked: list[str] = []
+
+    def resolve(query: str):
+        asked.append(query)
+        if query == "@zed@far.example":
+            return RemoteAccountFactory(username="zed", domain="far.example")
+        return None
+
+    monkeypatch.setattr(federation_services, "account_resolve", resolve)
+    r = alice_client.post(
+        "/api/v1/statuses",
+        {
+            "status": "hi @zed@far.example @kim@near.example @nobody@gone.example @bob",
+            "visibility": "direct",
+        },
+    )
+
+    assert r.status_code == 200
+    assert asked == ["@zed@far.example", "@nobody@gone.example"]
+    accts = {m["acct"] for m in r.json()["mentions"]}
+    assert accts == {"zed@far.example", f"kim@{known.domain}"}
+    post = Post.objects.get(pk=r.json()["id"])
+    assert set(post.mentions.values_list("username", flat=True)) == {"zed", "kim"}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from federation import services as federation_services
 from ourvoice.accounts.models import Account
+from ourvoice.accounts.selectors import account_get_by_acct
 from ourvoice.api.mastodon.base import MastodonView
 from ourvoice.api.mastodon.entities import (
     StatusContext,
@@ -25,6 +28,8 @@ from ourvoice.api.mastodon.idempotency import (
 )
 from ourvoice.api.mastodon.pagination import page_from
 from ourvoice.core.errors import Invalid, NotFound
+from ourvoice.core.html import extract_mentions
+from ourvoice.core.urls import normalize_domain
 from ourvoice.interactions import services as interactions
 from ourvoice.interactions.selectors import Page, post_interactors
 from ourvoice.posts import services as posts
@@ -39,6 +44,31 @@ def _app_of(request: Request) -> tuple[str, str]:
         return "", ""
     website = getattr(getattr(app, "profile", None), "website", "") if app else ""
     return app.name or "", website or ""
+
+
+#: Unknown remote accounts resolved (WebFinger + actor fetch) per status; more stay plain text.
+MAX_MENTION_RESOLVES = 5
+
+
+def mentions_resolve(text: str) -> None:
+    """Fetch and store the unknown remote accounts `text` mentions (`@user@domain`), so that
+    `post_create` links them and addresses the post to them, as Mastodon resolves mentions
+    when a status is written. Best effort: an account that cannot be resolved stays plain
+    text, as it would on Mastodon. At most MAX_MENTION_RESOLVES look-ups per status."""
+    budget = MAX_MENTION_RESOLVES
+    for username, domain in extract_mentions(text or ""):
+        if not domain or budget <= 0:
+            continue
+        acct = f"{username}@{domain}"
+        try:
+            account_get_by_acct(acct=acct, include_suspended=True)
+            continue  # known (or suspended: never fetched again from here)
+        except NotFound:
+            pass
+        if normalize_domain(domain) == normalize_domain(settings.OURVOICE_DOMAIN):
+            continue  # a local name that does not exist
+        budget -= 1
+        federation_services.account_resolve(f"@{acct}")
 
 
 class StatusCreate(MastodonView):
@@ -59,6 +89,7 @@ class StatusCreate(MastodonView):
         if p.raw("scheduled_at"):
             raise Invalid("Scheduled statuses are not supported")
         name, website = _app_of(request)
+        mentions_resolve(p.str("status"))
         post = idempotent_post_create(
             user=user,
             key=key,
@@ -91,6 +122,7 @@ class StatusDetail(MastodonView):
         p = self.params
         post = post_get_visible_to(viewer=self.viewer, post_id=id)
         media_ids = p.str_list("media_ids") if ("media_ids" in p or "media_ids[]" in p) else None
+        mentions_resolve(p.str("status"))
         posts.post_update(
             post=post,
             editor=self.viewer,
