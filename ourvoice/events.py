@@ -16,7 +16,12 @@ from federation.outbound import consumers as outgoing
 from federation.outbound import moderation as outgoing_moderation
 from ourvoice.api.streaming import consumers as streaming
 from ourvoice.core.models import OutboxEvent
-from ourvoice.core.outbox import Consumer, outbox_event_dispatch, outbox_pending_ids
+from ourvoice.core.outbox import (
+    Consumer,
+    outbox_event_dispatch,
+    outbox_events_dispatch,
+    outbox_pending_ids,
+)
 from ourvoice.notifications import consumers as notification_consumers
 from ourvoice.posts.feeds import feed_backfill, feed_remove_actor
 
@@ -148,11 +153,10 @@ def outbox_dispatch(event_id: int) -> bool:
 @shared_task(name="ourvoice.events.outbox_dispatch_many", acks_late=True)
 def outbox_dispatch_many(event_ids: list[int]) -> int:
     """Hand several events to their consumers, one after the other (recorded together by
-    `outbox_record_many`); returns how many are done. Each event is dispatched as by
-    `outbox_dispatch`, so a failing one is left to the sweep and does not stop the others."""
-    return sum(
-        outbox_event_dispatch(event_id=event_id, consumers=CONSUMERS) for event_id in event_ids
-    )
+    `outbox_record_many`); returns how many are done. Same guarantees as `outbox_dispatch`
+    (a failing one is left to the sweep and does not stop the others), one transaction per
+    consumer for the lot."""
+    return outbox_events_dispatch(event_ids=event_ids, consumers=CONSUMERS)
 
 
 @shared_task(name="ourvoice.events.outbox_sweep")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -116,6 +116,77 @@ def outbox_event_dispatch(*, event_id: int, consumers: dict[str, list[Consumer]]
     )
     logger.info("outbox event dispatched kind=%s event_id=%s", event.kind, event.id)
     return True
+
+
+def _receipts_claim(events: list[OutboxEvent], name: str) -> set[int]:
+    """Insert the receipts of `name` for these events; the ids whose receipt this call wrote
+    (the others were applied, or are being applied, by another run)."""
+    table = connection.ops.quote_name(OutboxReceipt._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    values = ", ".join(["(%s, %s, %s)"] * len(events))
+    params: list[Any] = [p for event in events for p in (event.pk, name, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (event_id, consumer, done_at) VALUES {values} "
+            "ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id",
+            params,
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def outbox_events_dispatch(*, event_ids: list[int], consumers: dict[str, list[Consumer]]) -> int:
+    """`outbox_event_dispatch` for several events at once; returns how many are done.
+
+    Same guarantees, fewer commits: each consumer gets ONE transaction for all the events of
+    its kind, in which it inserts their receipts in one statement (an event whose receipt
+    exists, or is being written by a concurrent run, is skipped) and applies each event in its
+    own savepoint. An event whose consumer raises has that savepoint and its receipt rolled
+    back and is left to the sweep; the others are kept. Every event applied by every consumer
+    is then marked processed in one UPDATE.
+    """
+    events = list(
+        OutboxEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by("id")
+    )
+    by_kind: dict[str, list[OutboxEvent]] = {}
+    for event in events:
+        by_kind.setdefault(event.kind, []).append(event)
+    failures: dict[int, list[str]] = {}
+    for kind, group in by_kind.items():
+        for consumer in consumers.get(kind, []):
+            name = _consumer_name(consumer)
+            try:
+                with transaction.atomic():
+                    claimed = _receipts_claim(group, name)
+                    for event in group:
+                        if event.pk not in claimed:
+                            continue
+                        try:
+                            with transaction.atomic():
+                                consumer(event)
+                        except Exception as exc:
+                            logger.exception(
+                                "outbox consumer failed kind=%s event_id=%s consumer=%s",
+                                kind,
+                                event.id,
+                                name,
+                            )
+                            failures.setdefault(event.pk, []).append(f"{name}: {exc!r}")
+                            OutboxReceipt.objects.filter(event=event, consumer=name).delete()
+            except Exception as exc:  # the consumer's transaction as a whole failed
+                logger.exception("outbox consumer batch failed kind=%s consumer=%s", kind, name)
+                for event in group:
+                    failures.setdefault(event.pk, []).append(f"{name}: {exc!r}")
+    for event_id, errors in failures.items():
+        OutboxEvent.objects.filter(pk=event_id).update(
+            attempts=F("attempts") + 1, last_error="\n".join(errors)[:4000]
+        )
+    done = [event.pk for event in events if event.pk not in failures]
+    if done:
+        OutboxEvent.objects.filter(pk__in=done, processed_at__isnull=True).update(
+            processed_at=timezone.now()
+        )
+    logger.info("outbox events dispatched count=%s failed=%s", len(done), len(failures))
+    return len(done)
 
 
 def outbox_pending_ids(*, older_than_seconds: float, limit: int = 500) -> list[int]:

@@ -14,6 +14,7 @@ from ourvoice import events
 from ourvoice.core.models import OutboxEvent, OutboxReceipt
 from ourvoice.core.outbox import (
     outbox_event_dispatch,
+    outbox_events_dispatch,
     outbox_pending_ids,
     outbox_record,
     outbox_record_many,
@@ -219,6 +220,66 @@ def test_failing_consumer_rolls_back_alone_and_others_still_run():
     event.refresh_from_db()
     assert event.attempts == 2
     assert effects("effect", event) == 1  # the consumers that succeeded are not repeated
+
+
+def picky(event: OutboxEvent) -> None:
+    """Fails for events whose payload says so, after a write (rolled back with its savepoint)."""
+    Hashtag.objects.create(name=f"picky-{event.id}")
+    if event.payload.get("bad"):
+        raise RuntimeError("bad event")
+
+
+@pytest.mark.django_db
+def test_batch_dispatch_isolates_a_failing_event_and_repeats_nothing():
+    registry = {KIND: [effect, picky]}
+    events = [OutboxEvent.objects.create(kind=KIND, payload={"bad": n == 1}) for n in range(3)]
+    ids = [e.id for e in events]
+
+    assert outbox_events_dispatch(event_ids=ids, consumers=registry) == 2
+
+    good, bad = [events[0], events[2]], events[1]
+    for event in events:
+        assert effects("effect", event) == 1
+    for event in good:
+        assert effects("picky", event) == 1
+        event.refresh_from_db()
+        assert event.processed_at is not None
+    assert effects("picky", bad) == 0  # rolled back with its savepoint...
+    assert consumers_of(bad) == ["tests.ourvoice.core.test_outbox.effect"]  # ...and its receipt
+    bad.refresh_from_db()
+    assert bad.processed_at is None
+    assert bad.attempts == 1
+    assert "bad event" in bad.last_error
+
+    # Again (a redelivered task, the sweep): nothing repeats; the bad one fails again alone.
+    assert outbox_events_dispatch(event_ids=ids, consumers=registry) == 0
+    assert all(effects("effect", e) == 1 for e in events)
+    bad.payload = {"bad": False}
+    bad.save(update_fields=["payload"])
+    assert outbox_events_dispatch(event_ids=ids, consumers=registry) == 1
+    bad.refresh_from_db()
+    assert bad.processed_at is not None
+    assert effects("picky", bad) == 1
+    assert effects("effect", bad) == 1
+
+
+@pytest.mark.django_db
+def test_batch_dispatch_commits_once_per_consumer_not_per_event():
+    registry = {KIND: [effect, second_effect]}
+    few = [OutboxEvent.objects.create(kind=KIND, payload={}).id for _ in range(2)]
+    many = [OutboxEvent.objects.create(kind=KIND, payload={}).id for _ in range(20)]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert outbox_events_dispatch(event_ids=few, consumers=registry) == 2
+    with CaptureQueriesContext(connection) as large:
+        assert outbox_events_dispatch(event_ids=many, consumers=registry) == 20
+    # Per event only the consumer's own work and its savepoint: no receipt INSERT, no commit.
+    per_event = (len(large.captured_queries) - len(small.captured_queries)) / 18
+    assert per_event <= 2 * 3  # two consumers x (savepoint, effect insert, release)
+    receipts = [q for q in large.captured_queries if "outboxreceipt" in q["sql"]]
+    assert len(receipts) == 2
 
 
 @pytest.mark.django_db
