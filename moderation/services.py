@@ -337,6 +337,8 @@ def _case_open_or_get(post: Post, *, now: datetime) -> tuple[Case, bool]:
         found = case.first()
         if found is not None:
             return found, False
+        if not Post.objects.filter(pk=post.pk, state=Post.State.ACTIVE).exists():
+            raise NotFound("Record not found")
         try:
             with transaction.atomic():
                 created = Case.objects.create(
@@ -355,7 +357,9 @@ def _case_open_or_get(post: Post, *, now: datetime) -> tuple[Case, bool]:
             payload={"post": post.uri, "scope": created.scope, "author": post.author_id},
         )
         logger.info("moderation case opened case_id=%s post_id=%s", created.id, post.id)
-        return Case.objects.select_for_update().get(pk=created.pk), True
+        # Our uncommitted insert: nobody else can lock it (a concurrent first vote waits on
+        # the unique index, then finds this case).
+        return created, True
     raise Conflict("The case changed while voting; try again.")
 
 
@@ -554,10 +558,7 @@ def _vote_cast(
         raise Invalid(
             f"Comment is too long (maximum is {VOTE_COMMENT_MAX} characters)", field="comment"
         )
-    post = Post.objects.select_related("author").get(pk=post.pk)
     _check_voter(voter, post)
-    if not Post.objects.filter(posts_visible_q(voter), pk=post.pk).exists():
-        raise NotFound("Record not found")
     quota = settings.MODERATION_VOTES_PER_DAY
     if quota and selectors.votes_cast_since(voter=voter, since=now - timedelta(days=1)) >= quota:
         raise LimitReached(f"You can cast at most {quota} moderation votes per day.")
@@ -573,7 +574,7 @@ def _vote_cast(
         comment=comment,
         content_version=content_version,
         uri="",
-        facts=selectors.voter_facts(voter=voter, author=post.author, now=now),
+        facts=selectors.voter_facts(voter=voter, author_id=post.author_id, now=now),
         now=now,
         actor_label=_actor_label(voter),
     )
@@ -601,7 +602,6 @@ def vote_receive_remote(
     if voter.local:
         raise NotAllowed("A remote vote must come from a remote actor.")
     verdict = _verdict_clean(verdict)
-    post = Post.objects.select_related("author").get(pk=post.pk)
     if not post.local:
         raise NotAllowed("Votes are decided by the post's origin.")
     _check_voter(voter, post)
@@ -620,7 +620,7 @@ def vote_receive_remote(
         comment=comment,
         content_version=(content_version or "")[:80],
         uri=uri,
-        facts=selectors.voter_facts(voter=voter, author=post.author, now=now),
+        facts=selectors.voter_facts(voter=voter, author_id=post.author_id, now=now),
         now=now,
         actor_label=_actor_label(voter),
     )
@@ -790,6 +790,7 @@ def _set_state(
 def _evaluate(
     case: Case, post: Post, now: datetime, config: rule.RuleConfig
 ) -> tuple[rule.Outcome, int]:
+    post = Post.objects.get(pk=post.pk)  # the current version, whatever the caller holds
     facts = selectors.case_facts(case=case, post=post, now=now)
     return rule.evaluate(facts, config), facts.exposure
 

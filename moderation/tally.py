@@ -89,11 +89,21 @@ class _Backend(Protocol):
     def delete_all(self) -> int: ...
 
 
+#: KEYS[1] = tally key; ARGV = ttl, then field/increment pairs. No-op when the key is missing.
+_ADD_IF_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 class _RedisBackend:
     def __init__(self, url: str) -> None:
         import redis
 
         self.client = redis.Redis.from_url(url, socket_timeout=5, decode_responses=True)
+        self._add_script = self.client.register_script(_ADD_IF_PRESENT)
 
     def get(self, key: str) -> Mapping[str, str] | None:
         values = self.client.hgetall(key)
@@ -107,15 +117,13 @@ class _RedisBackend:
         pipe.execute()
 
     def add(self, key: str, delta: Sums) -> None:
-        # Only adjust a key that exists: a missing one is rebuilt from PostgreSQL later.
-        if not self.client.exists(key):
-            return
-        pipe = self.client.pipeline(transaction=True)
+        # Only adjust a key that exists (a missing one is rebuilt from PostgreSQL later): one
+        # atomic script, one round trip.
+        args: list[str | float] = [KEY_TTL_SECONDS]
         for name, value in delta.as_dict().items():
             if value:
-                pipe.hincrbyfloat(key, name, float(value))
-        pipe.expire(key, KEY_TTL_SECONDS)
-        pipe.execute()
+                args += [name, float(value)]
+        self._add_script(keys=[key], args=args)
 
     def delete(self, key: str) -> None:
         self.client.delete(key)

@@ -136,7 +136,9 @@ def test_late_votes_are_recorded_not_counted(post):
         comment="",
         content_version="",
         uri="",
-        facts=services.selectors.voter_facts(voter=late, author=post.author, now=timezone.now()),
+        facts=services.selectors.voter_facts(
+            voter=late, author_id=post.author_id, now=timezone.now()
+        ),
         now=timezone.now(),
         actor_label="test",
     )
