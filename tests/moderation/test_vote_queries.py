@@ -3,7 +3,7 @@
 The limits are the counts measured when the pin was set (see docs/benchmarks.md, "Votes"); a
 change that lowers them should lower the pins too. Counted with Django's query capture inside
 the test transaction, so the counts include the service's SAVEPOINT/RELEASE pair (BEGIN/COMMIT
-in production) and not the Redis round trips of the tally (3 per plain vote).
+in production) and not the Redis round trips of the tally (2 per plain vote: read, scripted add).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from tests.factories import local_account
 pytestmark = pytest.mark.django_db
 
 #: Queries of a vote that opens the post's case (first vote on the post).
-FIRST_VOTE_MAX = 18
+FIRST_VOTE_MAX = 16
 #: Queries of a vote on an open case whose Redis sums exist and cannot pass the rule.
-PLAIN_VOTE_MAX = 11
+PLAIN_VOTE_MAX = 9
 
 
 @pytest.fixture(autouse=True)
