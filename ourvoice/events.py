@@ -14,6 +14,7 @@ from celery import shared_task
 
 from federation.outbound import consumers as outgoing
 from federation.outbound import moderation as outgoing_moderation
+from moderation import consumers as moderation_consumers
 from ourvoice.api.streaming import consumers as streaming
 from ourvoice.core.models import OutboxEvent
 from ourvoice.core.outbox import (
@@ -116,6 +117,10 @@ CONSUMERS: dict[str, list[Consumer]] = {
     "follow.deleted": [feed_on_follow_ended, outgoing.on_follow_deleted],
     "block.created": [feed_on_block, outgoing.on_block_created],
     "block.deleted": [outgoing.on_block_deleted],
+    "report.created": [moderation_consumers.on_report_created],
+    "report.received": [moderation_consumers.on_report_received],
+    "moderation.vote.received": [moderation_consumers.on_vote_received],
+    "moderation.vote.undo_received": [moderation_consumers.on_vote_undo_received],
     "moderation.vote.forward": [outgoing_moderation.on_vote_forward],
     "moderation.vote.withdraw": [outgoing_moderation.on_vote_withdraw],
     "moderation.flag": [outgoing_moderation.on_moderation_flag],
@@ -129,7 +134,11 @@ CONSUMERS: dict[str, list[Consumer]] = {
         outgoing.on_post_updated,
         streaming.on_post_updated,
     ],
-    "post.deleted": [outgoing.on_post_deleted, streaming.on_post_gone],
+    "post.deleted": [
+        outgoing.on_post_deleted,
+        streaming.on_post_gone,
+        moderation_consumers.on_post_deleted,
+    ],
     "post.removed": [outgoing.on_post_removed, streaming.on_post_gone],
     "post.archived": [streaming.on_post_gone],
     "like.created": [notification_consumers.on_like_created, outgoing.on_like_created],
