@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from channels.layers import get_channel_layer
@@ -81,7 +82,9 @@ def test_hub_fans_one_layer_message_out_to_the_subscribers_that_want_it():
             task.cancel()
         return got
 
-    got = asyncio.run(scenario())
+    # Its own thread: earlier tests (Playwright's sync API) may leave a loop running here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        got = pool.submit(asyncio.run, scenario()).result(timeout=60)
     assert [f["stream"] for f in got["local"]] == [["public:local"]]
     assert [f["stream"] for f in got["remote"]] == [["public:remote"]]
     assert [f["stream"] for f in got["all"]] == [["public"], ["public"]]
