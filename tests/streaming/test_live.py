@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[tuple[LiveInstance, LiveInstance]]:
-    a = LiveInstance("stream_a", redis_db=10, streaming=True, OURVOICE_STREAMING_HEARTBEAT="1")
+    a = LiveInstance("stream_a", redis_db=15, streaming=True, OURVOICE_STREAMING_HEARTBEAT="1")
     a.streaming_args = ("--ws-ping-interval", "1")
     b = LiveInstance("stream_b", redis_db=11)
     try:
@@ -263,6 +263,7 @@ def test_events_reach_the_right_streams_and_nothing_leaks(pair, users):
                 "get", "/api/v1/accounts/relationships", **{"id[]": remote_remy["id"]}
             )[0]["following"],
             "remote follow accepted",
+            timeout=90,
             instances=(a, b),
         )
         remote_post = post(remy, "from afar #streamtest")
@@ -274,7 +275,8 @@ def test_events_reach_the_right_streams_and_nothing_leaks(pair, users):
                 and event_of(frame)[2]["uri"] == remote_post["uri"]
             )
 
-        frame = ws.wait_for(remote_update, "remote post on user", timeout=40)
+        # Generous: an event whose dispatch message is lost waits for the 30 s outbox sweep.
+        frame = ws.wait_for(remote_update, "remote post on user", timeout=90)
         remote_status = event_of(frame)[2]
         assert remote_status["account"]["acct"] == f"remy@{b.domain}"
         assert remote_status == alice.ok("get", f"/api/v1/statuses/{remote_status['id']}")
