@@ -15,6 +15,7 @@ def test_compose_runs_the_streaming_process_as_decided():
     streaming = compose["services"]["streaming"]
     assert streaming["command"].startswith("uvicorn ourvoice.asgi:application --host 0.0.0.0")
     assert "--port 8001" in streaming["command"]
+    assert "--ws-per-message-deflate false" in streaming["command"]
     assert "127.0.0.1:8001:8001" in streaming["ports"]
     probe = " ".join(streaming["healthcheck"]["test"])
     assert "/api/v1/streaming/health" in probe
