@@ -382,8 +382,11 @@ def _record_vote(
     facts: rule.VoterFacts,
     now: datetime,
     actor_label: str,
+    new_case: bool = False,
 ) -> Vote:
-    """Store one vote on a locked case (replacing the voter's active one) and maybe decide."""
+    """Store one vote on a locked case (replacing the voter's active one) and maybe decide.
+
+    `new_case`: the case was opened by this transaction (so it holds no vote yet)."""
     config = selectors.rule_config()
     counts, not_counted = True, ""
     if case.scope == Case.Scope.FORWARDED:
@@ -397,9 +400,14 @@ def _record_vote(
         cast_at=now,
         config=config,
     )
-    previous = Vote.objects.filter(case=case, voter_key=voter_key, active=True).first()
+    # A case this transaction just opened has no votes yet: nothing to look up.
+    previous = (
+        None
+        if new_case
+        else Vote.objects.filter(case=case, voter_key=voter_key, active=True).first()
+    )
     if counts:
-        before = tally.tally_current(case)
+        before = tally.tally_start(case) if new_case else tally.tally_current(case)
     if previous is not None:
         Vote.objects.filter(pk=previous.pk).update(active=False, replaced_at=now)
     vote = Vote(
@@ -562,8 +570,9 @@ def _vote_cast(
     quota = settings.MODERATION_VOTES_PER_DAY
     if quota and selectors.votes_cast_since(voter=voter, since=now - timedelta(days=1)) >= quota:
         raise LimitReached(f"You can cast at most {quota} moderation votes per day.")
-    case, _ = _case_open_or_get(post, now=now)
+    case, created = _case_open_or_get(post, now=now)
     return _record_vote(
+        new_case=created,
         case=case,
         post=post,
         voter=voter,
@@ -608,8 +617,9 @@ def vote_receive_remote(
     if not uri or Vote.objects.filter(uri=uri).exists():
         return None
     comment = html_to_text(comment or "")[:VOTE_COMMENT_MAX]
-    case, _ = _case_open_or_get(post, now=now)
+    case, created = _case_open_or_get(post, now=now)
     return _record_vote(
+        new_case=created,
         case=case,
         post=post,
         voter=voter,
@@ -700,9 +710,10 @@ def flag_receive(
         uri = f"{activity_id}#post-{post.pk}"
         if Vote.objects.filter(uri=uri).exists():
             continue
-        case, _ = _case_open_or_get(post, now=now)
+        case, created = _case_open_or_get(post, now=now)
         votes.append(
             _record_vote(
+                new_case=created,
                 case=case,
                 post=post,
                 voter=actor,

@@ -205,6 +205,13 @@ def tally_rebuild(case: Case) -> Sums:
     return sums
 
 
+def tally_start(case: Case) -> Sums:
+    """Zero sums for a case opened by the current transaction (it holds no vote yet)."""
+    sums = Sums()
+    _backend().put(tally_key(case), sums)
+    return sums
+
+
 def tally_current(case: Case) -> Sums:
     """The sums, rebuilt from PostgreSQL when missing. Call with the case row locked."""
     sums = tally_read(case)

@@ -20,7 +20,7 @@ from tests.factories import local_account
 pytestmark = pytest.mark.django_db
 
 #: Queries of a vote that opens the post's case (first vote on the post).
-FIRST_VOTE_MAX = 16
+FIRST_VOTE_MAX = 14
 #: Queries of a vote on an open case whose Redis sums exist and cannot pass the rule.
 PLAIN_VOTE_MAX = 9
 
