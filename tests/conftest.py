@@ -133,3 +133,19 @@ def _system_actors(request: pytest.FixtureRequest) -> None:
         return
     migration = importlib.import_module("ourvoice.accounts.migrations.0002_system_actors")
     migration.create_system_actors(apps, None)
+
+
+@pytest.fixture
+def small_moderation_rule(settings):
+    """Moderation knobs for small scenarios: T = 3 weight units from at least 3 voters, every
+    voter at full weight from day one, removal at once (no grace), no burst alarm, no cohort
+    cap, 20 votes per day. Tests change single knobs on top with the `settings` fixture."""
+    settings.MODERATION_REMOVAL_THRESHOLD = 3.0
+    settings.MODERATION_MIN_DISTINCT_VOTERS = 3
+    settings.MODERATION_MIN_ACCOUNT_AGE_DAYS = 0
+    settings.MODERATION_AGE_RAMP_DAYS = 0
+    settings.MODERATION_GRACE_SECONDS = 0
+    settings.MODERATION_BURST_FRACTION = 0
+    settings.MODERATION_COHORT_CAP_FRACTION = 0
+    settings.MODERATION_VOTES_PER_DAY = 20
+    return settings

@@ -10,15 +10,8 @@ from tests.ourvoice.api.conftest import ApiClient, make_token
 
 
 @pytest.fixture(autouse=True)
-def _knobs(settings):
-    settings.MODERATION_REMOVAL_THRESHOLD = 3.0
-    settings.MODERATION_MIN_DISTINCT_VOTERS = 3
-    settings.MODERATION_MIN_ACCOUNT_AGE_DAYS = 0
-    settings.MODERATION_AGE_RAMP_DAYS = 0
-    settings.MODERATION_GRACE_SECONDS = 0
-    settings.MODERATION_BURST_FRACTION = 0
-    settings.MODERATION_COHORT_CAP_FRACTION = 0
-    settings.MODERATION_VOTES_PER_DAY = 20
+def _knobs(small_moderation_rule, settings):
+    """The small rule of tests/conftest.py."""
 
 
 @pytest.fixture
