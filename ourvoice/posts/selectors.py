@@ -93,7 +93,7 @@ def post_get_visible_to(*, viewer: Account | None, post_id: int | str) -> Post:
         pk = int(post_id)
     except (TypeError, ValueError) as exc:
         raise NotFound("Record not found") from exc
-    post = Post.objects.select_related("author", "in_reply_to").filter(pk=pk).first()
+    post = Post.objects.select_related("author").filter(pk=pk).first()
     if post is None or not post_visible_to(viewer=viewer, post=post):
         raise NotFound("Record not found")
     return post
