@@ -226,8 +226,6 @@ class Vote(models.Model):
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     #: Set when an admin voided the vote (it no longer counts; the row stays).
     voided_at = models.DateTimeField(null=True, blank=True)
-    #: A local vote on a forwarded case was sent to the post's origin.
-    forwarded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

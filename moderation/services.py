@@ -57,6 +57,19 @@ COMMENT_MAX_LENGTH = 1000
 MAX_REPORTED_POSTS = 100
 
 
+def _report_recorded(report: Report) -> None:
+    """Record `report.created` for a new report (admins are notified by its consumer)."""
+    outbox_record(
+        kind="report.created",
+        payload={
+            "report_id": report.id,
+            "reporter_id": report.reporter_id,
+            "target_account_id": report.target_account_id,
+            "post_ids": report.status_ids,
+        },
+    )
+
+
 def _int_ids(values: Sequence[int | str], *, field: str, error: type[Exception]) -> list[int]:
     ids: dict[int, None] = {}
     for value in values:
@@ -136,15 +149,7 @@ def report_create(
         rule_ids=sorted(rules),
         forward=bool(forward),
     )
-    outbox_record(
-        kind="report.created",
-        payload={
-            "report_id": report.id,
-            "reporter_id": reporter.id,
-            "target_account_id": target_account.id,
-            "post_ids": report.status_ids,
-        },
-    )
+    _report_recorded(report)
     reason = _report_reason(category, rules)
     for post in Post.objects.filter(pk__in=posts).select_related("author"):
         try:
@@ -212,15 +217,7 @@ def report_receive_remote(
         uri=activity_id,
         created_at=now,
     )
-    outbox_record(
-        kind="report.created",
-        payload={
-            "report_id": report.id,
-            "reporter_id": actor.id,
-            "target_account_id": target.id,
-            "post_ids": report.status_ids,
-        },
-    )
+    _report_recorded(report)
     flag_receive(actor=actor, posts=posts, activity_id=activity_id, now=now)
     logger.info(
         "remote report received report_id=%s actor=%s activity_id=%s posts=%s",
@@ -1056,15 +1053,7 @@ def _notify_admins_of_case(case: Case) -> Report:
         comment=f"Case {case.id} {why}. {links.case_admin_hint(case.id)}"[:COMMENT_MAX_LENGTH],
         category=Report.Category.OTHER,
     )
-    outbox_record(
-        kind="report.created",
-        payload={
-            "report_id": report.id,
-            "reporter_id": moderation.id,
-            "target_account_id": case.author_id,
-            "post_ids": report.status_ids,
-        },
-    )
+    _report_recorded(report)
     return report
 
 

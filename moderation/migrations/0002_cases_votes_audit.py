@@ -198,7 +198,6 @@ class Migration(migrations.Migration):
                 ("replaced_at", models.DateTimeField(blank=True, null=True)),
                 ("withdrawn_at", models.DateTimeField(blank=True, null=True)),
                 ("voided_at", models.DateTimeField(blank=True, null=True)),
-                ("forwarded_at", models.DateTimeField(blank=True, null=True)),
                 (
                     "case",
                     models.ForeignKey(
