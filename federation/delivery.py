@@ -3,9 +3,10 @@
 Flow (decisions.md core rule 4, federation.md §6). The outbound consumers store the activity
 body once (`OutgoingActivity.body`, with its Digest) and one `Delivery` row per inbox, then queue
 `federation.tasks.delivery_send` with chunks of row ids (`deliveries_enqueue`). A task
-(`deliveries_send`) sends its rows one after the other over this worker process's long-lived
-keep-alive client (`delivery_client`, an `ourvoice.core.http.SafeClient`: SSRF guard and
-pinned addresses on every request), signing each request with the actor's cached key.
+(`deliveries_send`) sends its rows one after the other over this worker process's keep-alive
+connection pool (`delivery_client`, a `federation.transport.DeliverySender`: a thin HTTP/1.1
+sender behind the same SSRF guard and address pinning as `ourvoice.core.http.SafeClient`),
+signing each request with the actor's cached key.
 
 Exactly once per (activity, inbox):
 
@@ -46,26 +47,24 @@ import logging
 import os
 import random
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from django.db import connection, transaction
 from django.utils import timezone
 
 from federation.models import Delivery, Instance, OutgoingActivity
 from federation.signatures import ACTIVITY_JSON, sign_request
+from federation.transport import DeliverySender, http_date, resolver_cache_clear, target_parse
 from ourvoice.core import http as core_http
 from ourvoice.core.http import (
     BadUrl,
     ConnectionFailed,
     FetchError,
     ForbiddenAddress,
-    SafeClient,
     Timeout,
 )
 
@@ -97,13 +96,6 @@ UNAVAILABLE_AFTER_DAYS = 7
 SUCCESS_MARK_INTERVAL = timedelta(seconds=60)
 #: Response bodies are not used; a peer answering with more than this is treated as broken.
 RESPONSE_MAX_BYTES = 64 * 1024
-#: How long a resolved host is reused by the delivery client (the addresses are re-vetted on
-#: every request; only the DNS lookup is cached).
-RESOLVER_TTL = 60.0
-#: Connection pool of the delivery client. Rows of a chunk are sorted by domain, so a few
-#: keep-alive connections cover consecutive requests to one host; httpcore scans every pooled
-#: connection on each request, so a large pool costs more than reconnecting.
-POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30)
 
 
 class Outcome(enum.StrEnum):
@@ -139,51 +131,34 @@ def retry_delay(count: int, *, rng: random.Random | None = None) -> float:
     return base + 15 + (rng or random).uniform(0, 0.5 * base)
 
 
-# --- The per-process client ----------------------------------------------------------------------
+# --- The per-process sender ----------------------------------------------------------------------
 
-_resolver_cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
-_resolver_lock = threading.Lock()
-
-
-def cached_resolver(host: str, port: int) -> list[str]:
-    """`ourvoice.core.http.system_resolver`, with answers kept for `RESOLVER_TTL` seconds.
-
-    Only the lookup is cached; SafeClient still checks every address on every request.
-    """
-    key = (host, port)
-    now = time.monotonic()
-    hit = _resolver_cache.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    addresses = list(core_http.system_resolver(host, port))
-    with _resolver_lock:
-        if len(_resolver_cache) > 10_000:
-            _resolver_cache.clear()
-        _resolver_cache[key] = (now + RESOLVER_TTL, addresses)
-    return addresses
+_client: DeliverySender | None = None
+_client_pid = 0
+_client_lock = threading.Lock()
 
 
-_client_local = threading.local()
-
-
-def delivery_client() -> SafeClient:
-    """This process's (and thread's) long-lived delivery client; rebuilt after a fork."""
-    client: SafeClient | None = getattr(_client_local, "client", None)
-    if client is None or getattr(_client_local, "pid", None) != os.getpid():
-        client = SafeClient(resolver=cached_resolver, limits=POOL_LIMITS)
-        _client_local.client = client
-        _client_local.pid = os.getpid()
+def delivery_client() -> DeliverySender:
+    """This process's delivery sender (one connection pool, shared by its threads); rebuilt
+    after a fork."""
+    global _client, _client_pid
+    client = _client
+    if client is None or _client_pid != os.getpid():
+        with _client_lock:
+            if _client is None or _client_pid != os.getpid():
+                _client, _client_pid = DeliverySender(), os.getpid()
+            client = _client
     return client
 
 
 def delivery_client_reset() -> None:
-    """Forget the process's client and resolver cache (tests, settings changes)."""
-    client: SafeClient | None = getattr(_client_local, "client", None)
-    if client is not None and getattr(_client_local, "pid", None) == os.getpid():
-        client.close()
-    _client_local.client = None
-    with _resolver_lock:
-        _resolver_cache.clear()
+    """Close the process's sender and forget the resolver cache (tests, settings changes)."""
+    global _client
+    with _client_lock:
+        if _client is not None and _client_pid == os.getpid():
+            _client.close()
+        _client = None
+    resolver_cache_clear()
 
 
 # --- Queueing ------------------------------------------------------------------------------------
@@ -357,41 +332,40 @@ def _domain_states(domains: set[str]) -> dict[str, _DomainState]:
     return states
 
 
-def _signer(activity: _Activity) -> core_http.Signer:
-    def sign(method: str, url: str, headers: Any, body: bytes | None) -> dict[str, str]:
-        return sign_request(
-            method=method,
-            url=url,
-            headers=headers,
-            body=body,
+def _post(
+    client: DeliverySender, inbox: str, activity: _Activity, user_agent: str
+) -> tuple[Outcome, int | None, str]:
+    """Sign and POST the stored body to one inbox; (outcome, status, error text)."""
+    try:
+        target = target_parse(inbox)
+        headers = sign_request(
+            method="POST",
+            url=target.url,
+            headers={
+                "Host": target.authority,
+                "Date": http_date(),
+                "Digest": activity.digest,
+                "Content-Type": ACTIVITY_JSON,
+            },
+            body=activity.body,
             key_id=activity.key_id,
             private_key_pem=activity.private_key_pem,
         )
-
-    return sign
-
-
-def _post(client: SafeClient, inbox: str, activity: _Activity) -> tuple[Outcome, int | None, str]:
-    """POST the stored body to one inbox; (outcome, status, error text)."""
-    try:
-        result = client.post(
-            inbox,
-            headers={"Content-Type": ACTIVITY_JSON, "Digest": activity.digest},
-            content=activity.body,
-            signer=_signer(activity),
-            max_bytes=RESPONSE_MAX_BYTES,
-        )
+        headers["User-Agent"] = user_agent
+        status = client.post(
+            target, headers=headers, body=activity.body, max_bytes=RESPONSE_MAX_BYTES
+        ).status
     except FetchError as exc:
         return classify_error(exc), None, f"{type(exc).__name__}: {exc}"
     except (ValueError, TypeError) as exc:  # an unusable key or URL: no retry can fix it
         logger.exception("delivery unsendable activity=%s inbox=%s", activity.uri, inbox)
         return Outcome.FAILED, None, f"{type(exc).__name__}: {exc}"
-    outcome = classify_status(result.status)
-    error = "" if outcome is Outcome.SENT else f"HTTP {result.status}"
-    return outcome, result.status, error
+    outcome = classify_status(status)
+    error = "" if outcome is Outcome.SENT else f"HTTP {status}"
+    return outcome, status, error
 
 
-def deliveries_send(*, ids: Sequence[int], client: SafeClient | None = None) -> SendReport:
+def deliveries_send(*, ids: Sequence[int], client: DeliverySender | None = None) -> SendReport:
     """Send the due, pending rows among `ids`; safe to call twice or concurrently.
 
     Returns what happened to each row. Rows of suspended or unavailable domains are marked
@@ -428,6 +402,7 @@ def deliveries_send(*, ids: Sequence[int], client: SafeClient | None = None) -> 
         ).update(state=Delivery.State.SKIPPED, last_error=reason)
 
     client = client or delivery_client()
+    user_agent = core_http.user_agent()
     reachable: set[str] = set()
     succeeded: set[str] = set()
     failing: set[str] = set()
@@ -452,7 +427,7 @@ def deliveries_send(*, ids: Sequence[int], client: SafeClient | None = None) -> 
                     writer.final(row_id, Delivery.State.FAILED, None, "actor has no private key")
                     report.failed += 1
                     continue
-                outcome, status, error = _post(client, inbox, activity)
+                outcome, status, error = _post(client, inbox, activity, user_agent)
                 done = timezone.now()
                 if status is not None:
                     report.statuses[row_id] = status

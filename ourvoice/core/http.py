@@ -192,7 +192,8 @@ def address_is_allowed(ip: str | IPAddress, allowed_networks: Iterable[IPNetwork
     return _public(addr)
 
 
-def _allowed_networks() -> tuple[IPNetwork, ...]:
+def allowed_networks_setting() -> tuple[IPNetwork, ...]:
+    """The private networks `OURVOICE_ALLOWED_PRIVATE_ADDRESSES` opens (empty in production)."""
     return tuple(getattr(settings, "OURVOICE_ALLOWED_PRIVATE_ADDRESSES", ()))
 
 
@@ -228,7 +229,7 @@ def vet_host(
     allowed_networks: Iterable[IPNetwork] | None = None,
 ) -> tuple[str, ...]:
     """Resolve `host` and return its addresses if EVERY one is allowed; else ForbiddenAddress."""
-    networks = tuple(_allowed_networks() if allowed_networks is None else allowed_networks)
+    networks = tuple(allowed_networks_setting() if allowed_networks is None else allowed_networks)
     literal = _literal(host)
     if literal is not None:
         addresses: Sequence[str] = [str(literal)]
@@ -346,7 +347,7 @@ _SSL_CONTEXT: ssl.SSLContext | None = None
 _SSL_LOCK = threading.Lock()
 
 
-def _default_ssl_context() -> ssl.SSLContext:
+def default_ssl_context() -> ssl.SSLContext:
     """One verifying TLS context per process (certifi, or SSL_CERT_FILE for test CAs)."""
     global _SSL_CONTEXT
     with _SSL_LOCK:
@@ -376,11 +377,13 @@ class FetchResult:
         return self.headers.get("content-type", "")
 
 
-def _user_agent() -> str:
+def user_agent() -> str:
+    """The `User-Agent` of every outbound request."""
     return f"OURVoice/{settings.VERSION} (+{settings.OURVOICE_BASE_URL}/)"
 
 
-def _allowed_schemes() -> frozenset[str]:
+def allowed_schemes() -> frozenset[str]:
+    """`https`, plus `http` when `OURVOICE_SCHEME=http` (loopback deployments)."""
     if getattr(settings, "OURVOICE_SCHEME", "https") == "http":
         return frozenset({"http", "https"})
     return frozenset({"https"})
@@ -388,7 +391,7 @@ def _allowed_schemes() -> frozenset[str]:
 
 def _check_url(url: httpx.URL, previous: httpx.URL | None) -> tuple[str, int]:
     scheme = url.scheme
-    if scheme not in _allowed_schemes():
+    if scheme not in allowed_schemes():
         raise BadScheme(f"scheme {scheme!r} is not allowed")
     if previous is not None and previous.scheme == "https" and scheme != "https":
         raise BadScheme("redirect from https to http refused")
@@ -428,7 +431,7 @@ class SafeClient:
         self._allowed = tuple(allowed_networks) if allowed_networks is not None else None
         if transport is None:
             transport = PinnedTransport(
-                ssl_context=ssl_context or _default_ssl_context(),
+                ssl_context=ssl_context or default_ssl_context(),
                 limits=limits
                 or httpx.Limits(
                     max_connections=100, max_keepalive_connections=20, keepalive_expiry=30
@@ -463,7 +466,7 @@ class SafeClient:
         if follow_redirects is None:
             follow_redirects = method in {"GET", "HEAD"}
         deadline = time.monotonic() + total_timeout
-        networks = self._allowed if self._allowed is not None else _allowed_networks()
+        networks = self._allowed if self._allowed is not None else allowed_networks_setting()
         base_headers = {k: v for k, v in (headers or {}).items() if k.lower() != "host"}
         current = _parse_url(url)
         previous: httpx.URL | None = None
@@ -472,7 +475,7 @@ class SafeClient:
         while True:
             host, port = _check_url(current, previous)
             addresses = vet_host(host, port, resolver=self._resolver, allowed_networks=networks)
-            request_headers = {"User-Agent": _user_agent(), **base_headers}
+            request_headers = {"User-Agent": user_agent(), **base_headers}
             if signer is not None:
                 request_headers.update(signer(method, str(current), request_headers, body))
             result = self._send(

@@ -1,7 +1,10 @@
 """Delivery: signed POSTs of the stored bytes, Mastodon's outcome classes and retry schedule,
 per-domain failure tracking, skipping, and exactly-once sending under re-runs and crashes.
 
-No network: pytest-httpx answers every request and DNS is stubbed (the SSRF guard still runs).
+No network: pytest-httpx answers every request (through `HttpxSender`, the delivery sender's
+interface over the guarded httpx client) and DNS is stubbed (the SSRF guard still runs). The
+sender itself, and `deliveries_send` over it, are tested against a loopback server in
+test_transport.py and test_delivery_transport.py.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from federation.delivery import (
 from federation.models import Delivery, Instance, OutgoingActivity
 from federation.outbound.consumers import activity_publish
 from federation.tasks_delivery import delivery_send
+from federation.transport import DeliverySender
 from tests.factories import local_account
-from tests.federation.outbound.support import stub_dns, verify
+from tests.federation.outbound.support import HttpxSender, stub_dns, verify
 
 pytestmark = pytest.mark.django_db
 
@@ -38,10 +42,16 @@ INBOX_A = "https://a.example/inbox"
 INBOX_B = "https://b.example/users/bob/inbox"
 
 
+_real_delivery_client = delivery.delivery_client
+
+
 @pytest.fixture(autouse=True)
 def _dns(monkeypatch):
     stub_dns(monkeypatch)
+    sender = HttpxSender()
+    monkeypatch.setattr(delivery, "delivery_client", lambda: sender)
     yield
+    sender.close()
     delivery.delivery_client_reset()
 
 
@@ -464,30 +474,17 @@ def test_sweep_task_is_scheduled_in_beat():
     assert app.amqp.router.route({}, "federation.tasks.delivery_send")["queue"].name == "delivery"
 
 
-def test_one_long_lived_client_per_process():
-    client = delivery.delivery_client()
-    assert delivery.delivery_client() is client
+def test_one_long_lived_sender_per_process():
+    client = _real_delivery_client()
+    assert isinstance(client, DeliverySender)
+    assert _real_delivery_client() is client
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(_real_delivery_client()))
+    thread.start()
+    thread.join()
+    assert seen == [client]  # one pool per process, shared by its threads
     delivery.delivery_client_reset()
-    assert delivery.delivery_client() is not client
-
-
-def test_resolved_hosts_are_cached_briefly(monkeypatch):
-    lookups = []
-
-    def resolver(host, port):
-        lookups.append(host)
-        return ["93.184.215.14"]
-
-    monkeypatch.setattr(delivery.core_http, "system_resolver", resolver)
-    delivery.delivery_client_reset()
-    assert delivery.cached_resolver("x.example", 443) == ["93.184.215.14"]
-    assert delivery.cached_resolver("x.example", 443) == ["93.184.215.14"]
-    assert lookups == ["x.example"]
-    monkeypatch.setattr(delivery, "RESOLVER_TTL", -1)
-    delivery.delivery_client_reset()
-    delivery.cached_resolver("x.example", 443)
-    delivery.cached_resolver("x.example", 443)
-    assert lookups == ["x.example"] * 3
+    assert _real_delivery_client() is not client
 
 
 @pytest.mark.postgres

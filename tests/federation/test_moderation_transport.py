@@ -513,7 +513,9 @@ def test_forwarded_vote_goes_only_to_the_origins_moderation_inbox(
     # Sent as a POST signed with the voter's own key.
     httpx_mock.add_response(url=PEER_SERVICE_INBOX, status_code=202)
     ids = list(Delivery.objects.filter(activity=vote).values_list("id", flat=True))
-    assert deliveries_send(ids=ids).sent == 1
+    sender = support.HttpxSender()
+    assert deliveries_send(ids=ids, client=sender).sent == 1
+    sender.close()
     (request,) = httpx_mock.get_requests()
     assert request.content == bytes(vote.body)
     assert support.verify(request, alice) == alice

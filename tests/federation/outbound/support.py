@@ -14,6 +14,7 @@ import pytest
 from federation import delivery
 from federation.models import Delivery, OutgoingActivity
 from federation.signatures import verify_request
+from federation.transport import Response, Target
 from ourvoice.accounts.models import Account, Follow
 from ourvoice.core import http as core_http
 
@@ -96,3 +97,22 @@ def verify(request: Any, account: Account) -> Account:
         key_resolver=resolver,
     )
     return result.owner
+
+
+class HttpxSender:
+    """`federation.transport.DeliverySender`'s interface over `SafeClient`, so pytest-httpx
+    answers the deliveries of the delivery-logic tests. Signing, URL normalisation and the
+    address check still run; the real socket layer is tested against a loopback server in
+    tests/federation/test_transport.py."""
+
+    def __init__(self) -> None:
+        self.client = core_http.SafeClient()
+
+    def post(
+        self, target: Target, *, headers: dict[str, str], body: bytes, max_bytes: int
+    ) -> Response:
+        result = self.client.post(target.url, headers=headers, content=body, max_bytes=max_bytes)
+        return Response(result.status, False)
+
+    def close(self) -> None:
+        self.client.close()
