@@ -17,10 +17,12 @@ of its last attempt (the backoff counts from it); once final, the time it was fi
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
+import psycopg
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -52,7 +54,7 @@ def retry_delay(attempts: int) -> timedelta:
 # --- The inbox's durable write ------------------------------------------------------------------
 
 _PG_INSERT = """
-INSERT INTO {table}
+INSERT INTO "{table}"
     (id, activity_id, activity_type, actor_uri, key_id, body, received_at, state, attempts, error)
 SELECT %s, %s, %s, %s, %s, %s::jsonb, %s, 'pending', 0, ''
 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS _async_commit
@@ -60,11 +62,13 @@ ON CONFLICT (activity_id) DO NOTHING
 """
 
 _GENERIC_INSERT = """
-INSERT INTO {table}
+INSERT INTO "{table}"
     (id, activity_id, activity_type, actor_uri, key_id, body, received_at, state, attempts, error)
 VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', 0, '')
 ON CONFLICT (activity_id) DO NOTHING
 """
+_PG_INSERT_SQL = _PG_INSERT.format(table=InboxItem._meta.db_table)
+_GENERIC_INSERT_SQL = _GENERIC_INSERT.format(table=InboxItem._meta.db_table)
 
 
 def inbox_item_store(
@@ -82,9 +86,14 @@ def inbox_item_store(
     already answered with 202. The sender cannot tell; Mastodon's inbox makes the same trade
     with Redis. Raises django.db.DataError for values the column types refuse (e.g. a NUL
     escape, which jsonb does not store).
+
+    On PostgreSQL the statement is prepared once per connection (server-side binding) and runs
+    without Django's per-request connection health check (`CONN_HEALTH_CHECKS` costs a
+    `SELECT 1` round trip, as much CPU as a third of the INSERT). Instead, when the INSERT fails
+    because the connection broke while it sat idle (a restarted or failed-over database server),
+    the connection is replaced and the INSERT sent once more; it is idempotent on the activity
+    id, so a retry after a commit whose answer was lost stores nothing twice.
     """
-    table = connection.ops.quote_name(InboxItem._meta.db_table)
-    sql = (_PG_INSERT if connection.vendor == "postgresql" else _GENERIC_INSERT).format(table=table)
     params = [
         snowflake_id(),
         activity_id,
@@ -94,9 +103,43 @@ def inbox_item_store(
         body.decode("utf-8"),
         connection.ops.adapt_datetimefield_value(timezone.now()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount > 0
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_GENERIC_INSERT_SQL, params)
+            return cursor.rowcount > 0
+    try:
+        return _pg_insert(params)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block or connection.is_usable():
+            raise
+        logger.warning("inbox insert: database connection lost, reconnecting once")
+        connection.close()
+        return _pg_insert(params)
+
+
+def _pg_insert(params: list[Any]) -> bool:
+    """The PostgreSQL INSERT, prepared once per connection."""
+    connection.ensure_connection()  # connects if needed; no health-check query
+    connection.validate_no_broken_transaction()
+    raw_connection = connection.connection
+    # Django turns psycopg's automatic prepares off for the whole connection (for poolers that
+    # cannot keep them); this statement opts in alone, on a server-side-binding cursor (Django's
+    # are client-side and never prepare). Prepared, PostgreSQL spends about half the CPU on it:
+    # no parse and plan per request.
+    threshold = raw_connection.prepare_threshold
+    raw_connection.prepare_threshold = 0
+    start = time.monotonic()
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(raw_connection) as cursor:
+            cursor.execute(_PG_INSERT_SQL, params)
+            stored = cursor.rowcount > 0
+    finally:
+        raw_connection.prepare_threshold = threshold
+    if connection.queries_logged:  # what Django's debug cursor records (DEBUG, query counts)
+        connection.queries_log.append(
+            {"sql": _PG_INSERT_SQL, "time": f"{time.monotonic() - start:.3f}"}
+        )
+    return stored
 
 
 # --- Processing ---------------------------------------------------------------------------------

@@ -287,6 +287,76 @@ def test_inbox_item_store_reports_duplicates(db):
     assert InboxItem.objects.get().body == {"id": "https://remote.example/a/1", "type": "Like"}
 
 
+def _store_kwargs(number: int) -> dict[str, object]:
+    activity_id = f"https://remote.example/a/{number}"
+    return {
+        "activity_id": activity_id,
+        "activity_type": "Like",
+        "actor_uri": "https://remote.example/users/alice",
+        "key_id": "https://remote.example/users/alice#main-key",
+        "body": b'{"id": "%s", "type": "Like"}' % activity_id.encode(),
+    }
+
+
+def _kill_backend_of_this_connection() -> None:
+    """Terminate the server process behind Django's connection (as a database restart would)."""
+    import psycopg
+    from django.db import connection
+
+    pid = connection.connection.info.backend_pid
+    settings_dict = connection.get_connection_params()
+    with psycopg.connect(**settings_dict, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_inbox_item_store_reconnects_once_when_the_idle_connection_died():
+    """No health-check query per request: a connection that died while idle is replaced and
+    the INSERT sent again."""
+    from django.db import connection
+
+    assert processing.inbox_item_store(**_store_kwargs(1)) is True
+    old_pid = connection.connection.info.backend_pid
+    _kill_backend_of_this_connection()
+
+    assert processing.inbox_item_store(**_store_kwargs(2)) is True
+
+    assert connection.connection.info.backend_pid != old_pid
+    assert sorted(InboxItem.objects.values_list("activity_id", flat=True)) == [
+        "https://remote.example/a/1",
+        "https://remote.example/a/2",
+    ]
+
+
+@pytest.mark.postgres
+def test_inbox_item_store_does_not_retry_inside_a_transaction(db):
+    """In a transaction (a test's, or a caller's) a lost connection is the caller's problem:
+    the error propagates and nothing is retried on a new connection."""
+    from django.db import OperationalError, connection
+
+    _kill_backend_of_this_connection()
+    with pytest.raises(OperationalError):
+        processing.inbox_item_store(**_store_kwargs(1))
+    connection.close()  # pytest-django's rollback needs a live connection again
+    connection.ensure_connection()
+
+
+@pytest.mark.postgres
+def test_inbox_item_store_prepares_its_statement_once_per_connection(db):
+    """Only this statement is prepared: Django's own queries keep psycopg's prepares off."""
+    from django.db import connection
+
+    for number in range(3):
+        assert processing.inbox_item_store(**_store_kwargs(number)) is True
+    rows = connection.connection.execute(
+        "SELECT statement FROM pg_prepared_statements WHERE NOT from_sql"
+    ).fetchall()
+    assert len(rows) == 1
+    assert "federation_inboxitem" in rows[0][0]
+    assert connection.connection.prepare_threshold is None  # restored for everything else
+
+
 # --- Hot path: cached keys, no middleware, unavailable domains ----------------------------------
 
 
