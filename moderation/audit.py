@@ -53,6 +53,33 @@ def _lock_chain(case: Case | None) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK_KEY])
 
 
+def audit_event_next(
+    *,
+    case: Case | None,
+    head: tuple[int, str] | None,
+    kind: str,
+    actor: str,
+    payload: dict[str, Any] | None = None,
+    rule_version: str = "",
+) -> AuditEvent:
+    """The (unsaved, hashed) event that follows `head` = (seq, hash) of the chain's last event
+    (None for an empty chain). The caller holds the chain's lock and saves it in the same
+    transaction; `audit_append` is the usual way, the vote path inserts it with its vote."""
+    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    event = AuditEvent(
+        case=case,
+        seq=seq,
+        kind=kind,
+        actor=actor,
+        payload=json.loads(json.dumps(payload or {}, default=str)),
+        rule_version=rule_version,
+        created_at=timezone.now(),
+        prev_hash=prev_hash,
+    )
+    event.hash = event_hash(event)
+    return event
+
+
 def audit_append(
     *,
     case: Case | None,
@@ -70,19 +97,10 @@ def audit_append(
         raise RuntimeError("audit_append must run inside the transaction it records")
     _lock_chain(case)
     chain = AuditEvent.objects.filter(case=case) if case else AuditEvent.objects.filter(case=None)
-    last = chain.order_by("-seq").values_list("seq", "hash").first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    event = AuditEvent(
-        case=case,
-        seq=seq,
-        kind=kind,
-        actor=actor,
-        payload=json.loads(json.dumps(payload or {}, default=str)),
-        rule_version=rule_version,
-        created_at=timezone.now(),
-        prev_hash=prev_hash,
+    head = chain.order_by("-seq").values_list("seq", "hash").first()
+    event = audit_event_next(
+        case=case, head=head, kind=kind, actor=actor, payload=payload, rule_version=rule_version
     )
-    event.hash = event_hash(event)
     event.save(force_insert=True)
     return event
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, QuerySet
 
 from federation.models import Instance
 from moderation import rule
-from moderation.models import Case, Decision, Report, Vote
+from moderation.models import AuditEvent, Case, Decision, Report, Vote
 from moderation.tally import counted_votes_q
 from ourvoice.accounts.models import Account, Follow
+from ourvoice.core import rawsql
 from ourvoice.core.errors import NotFound
 from ourvoice.core.models import InstanceRule
+from ourvoice.core.rawsql import ModelColumns, model_columns, quoted_table, split_row
 from ourvoice.interactions.models import Like, Repost
 from ourvoice.posts.models import Mention, Post
 from ourvoice.posts.selectors import posts_visible_q
@@ -56,8 +58,9 @@ def post_exposure(post: Post) -> int:
 
 
 @cache
-def _prior_interaction_sql() -> str:
-    """One statement: does any interaction exist between %(a)s and %(b)s (either way)?
+def _prior_interaction_expr() -> str:
+    """One boolean expression: does any interaction exist between %(a)s and %(b)s (either way)
+    since %(since)s?
 
     Written once from the models' table names: building the same ten-branch query with the ORM
     on every vote cost more than running it.
@@ -77,18 +80,84 @@ def _prior_interaction_sql() -> str:
             f" WHERE p.author_id = {a} AND m.account_id = {b} AND p.published_at >= %(since)s",
             f"SELECT 1 FROM {follow} f WHERE f.follower_id = {a} AND f.target_id = {b}",
         ]
-    return "SELECT " + " OR ".join(f"EXISTS ({branch})" for branch in branches)
+    return "(" + " OR ".join(f"EXISTS ({branch})" for branch in branches) + ")"
+
+
+def _interaction_params(voter_id: int, author_id: int, now: datetime) -> dict[str, object]:
+    return {"a": voter_id, "b": author_id, "since": now - timedelta(days=PRIOR_INTERACTION_DAYS)}
 
 
 def prior_interaction(*, voter: Account, author: Account | int, now: datetime) -> bool:
     """Any reply, like, boost, mention or follow between voter and author in the last 90 days
     (one query)."""
-    since = now - timedelta(days=PRIOR_INTERACTION_DAYS)
     author_id = author if isinstance(author, int) else author.pk
-    with connection.cursor() as cursor:
-        cursor.execute(_prior_interaction_sql(), {"a": voter.pk, "b": author_id, "since": since})
-        row = cursor.fetchone()
+    params = _interaction_params(voter.pk, author_id, now)
+    row = rawsql.fetchone(f"SELECT {_prior_interaction_expr()}", params)
     return bool(row and row[0])
+
+
+@dataclass(frozen=True)
+class VoteContext:
+    """What storing one vote needs to know, read in one statement with the case locked."""
+
+    #: The voter's active vote on the case (the one a new vote replaces).
+    previous: Vote | None
+    #: (seq, hash) of the case's last audit event; None for an empty chain.
+    audit_head: tuple[int, str] | None
+    #: Any interaction between voter and author in the last 90 days (`prior_interaction`).
+    prior_interaction: bool
+    #: Local votes the voter cast since `quota_since` (None when not asked).
+    votes_since: int | None
+
+
+@cache
+def _vote_context_sql(with_quota: bool) -> tuple[str, ModelColumns]:
+    vote, votes = model_columns(Vote, "v"), quoted_table(Vote)
+    quota = (
+        f"(SELECT count(*) FROM {votes} q WHERE q.voter_id = %(a)s"
+        f" AND q.source = '{Vote.Source.LOCAL}' AND q.cast_at >= %(quota_since)s)"
+        if with_quota
+        else "NULL"
+    )
+    head = (
+        f"(SELECT e.{{}} FROM {quoted_table(AuditEvent)} e WHERE e.case_id = %(case)s"
+        " ORDER BY e.seq DESC LIMIT 1)"
+    )
+    # At most one active vote per (case, voter): a unique partial index guarantees it.
+    sql = (
+        f"SELECT {vote.select}, {head.format('seq')}, {head.format('hash')},"
+        f" {_prior_interaction_expr()}, {quota}"
+        f" FROM (SELECT 1 AS one) one LEFT JOIN {votes} v ON v.case_id = %(case)s"
+        " AND v.voter_key = %(key)s AND v.active"
+    )
+    return sql, vote
+
+
+def vote_context(
+    *,
+    case: Case,
+    voter_key: str,
+    voter_id: int,
+    author_id: int,
+    now: datetime,
+    quota_since: datetime | None = None,
+) -> VoteContext:
+    """The voter's active vote, the audit chain's head, prior interaction and (optionally) the
+    voter's recent vote count, in one statement. Call with the case row locked, so the head and
+    the previous vote are those the next write builds on."""
+    sql, layout = _vote_context_sql(quota_since is not None)
+    params = _interaction_params(voter_id, author_id, now)
+    params.update(case=case.pk, key=voter_key, quota_since=quota_since)
+    row = rawsql.fetchone(sql, params)
+    assert row is not None
+    (previous,), end = split_row(row, layout)
+    seq, head_hash, interacted, votes_since = row[end:]
+    return VoteContext(
+        previous=previous,  # type: ignore[arg-type]
+        audit_head=(seq, head_hash) if seq is not None else None,
+        prior_interaction=bool(interacted),
+        votes_since=votes_since,
+    )
 
 
 def domain_tier(domain: str) -> tuple[str | None, datetime | None]:
@@ -101,9 +170,14 @@ def domain_tier(domain: str) -> tuple[str | None, datetime | None]:
     return (tier or None), first_seen
 
 
-def voter_facts(*, voter: Account, author_id: int, now: datetime) -> rule.VoterFacts:
-    """What the rule needs to weigh a vote by `voter` cast at `now` on a post by `author_id`."""
-    interacted = prior_interaction(voter=voter, author=author_id, now=now)
+def voter_facts(
+    *, voter: Account, author_id: int, now: datetime, interacted: bool | None = None
+) -> rule.VoterFacts:
+    """What the rule needs to weigh a vote by `voter` cast at `now` on a post by `author_id`.
+
+    `interacted`: `prior_interaction` when the caller read it already (`vote_context`)."""
+    if interacted is None:
+        interacted = prior_interaction(voter=voter, author=author_id, now=now)
     if voter.local:
         return rule.VoterFacts(
             is_local=True,
@@ -207,11 +281,6 @@ def decision_latest(*, case: Case, outcomes: Iterable[str] | None = None) -> Dec
     if outcomes is not None:
         qs = qs.filter(outcome__in=list(outcomes))
     return qs.order_by("-created_at", "-id").first()
-
-
-def votes_cast_since(*, voter: Account, since: datetime) -> int:
-    """Votes a local account cast since `since` (the daily quota counts these)."""
-    return Vote.objects.filter(voter=voter, source=Vote.Source.LOCAL, cast_at__gte=since).count()
 
 
 # --- Native API and the moderation page (what voters and the public may see) ------------------

@@ -21,28 +21,31 @@ The flow (decisions.md, "Community moderation"; moderation.md §3):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from federation.models import Instance
 from federation.moderation_peers import instance_is_ourvoice
 from federation.services import instance_get_or_create, instance_set_moderation_tier
 from moderation import links, rule, selectors, tally
-from moderation.audit import audit_append
-from moderation.models import Case, Decision, Report, Vote
+from moderation.audit import audit_append, audit_event_next
+from moderation.models import AuditEvent, Case, Decision, Report, Vote
 from ourvoice.accounts.models import Account, User
 from ourvoice.accounts.services import system_actor_get
+from ourvoice.core import rawsql
 from ourvoice.core.errors import Conflict, Invalid, LimitReached, NotAllowed, NotFound
 from ourvoice.core.html import html_to_text
 from ourvoice.core.models import InstanceRule
 from ourvoice.core.outbox import outbox_record
+from ourvoice.core.rawsql import ModelColumns, insert_statement, model_columns, quoted_table
 from ourvoice.notifications.models import Notification
 from ourvoice.notifications.services import notification_create
 from ourvoice.posts.models import Post, Visibility
@@ -327,11 +330,29 @@ def _scope_for(post: Post) -> str:
     return Case.Scope.REMOTE
 
 
+@cache
+def _case_live_locked_sql() -> tuple[str, ModelColumns]:
+    case = model_columns(Case, "c")
+    states = ", ".join(f"'{state}'" for state in Case.LIVE_STATES)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {case.select} FROM {quoted_table(Case)} c WHERE c.post_id = %s"
+        f" AND c.state IN ({states}) ORDER BY c.id LIMIT 1{lock}"
+    )
+    return sql, case
+
+
+def _case_live_locked(post_id: int) -> Case | None:
+    """The post's live case, row-locked (one prebuilt statement: every vote runs it)."""
+    sql, layout = _case_live_locked_sql()
+    row = rawsql.fetchone(sql, [post_id])
+    return layout.instance(row) if row is not None else None  # type: ignore[return-value]
+
+
 def _case_open_or_get(post: Post, *, now: datetime) -> tuple[Case, bool]:
     """The post's live case, created if there is none; returns (case locked, created)."""
     for _ in range(3):
-        case = Case.objects.select_for_update().filter(post=post, state__in=Case.LIVE_STATES)
-        found = case.first()
+        found = _case_live_locked(post.pk)
         if found is not None:
             return found, False
         if not Post.objects.filter(pk=post.pk, state=Post.State.ACTIVE).exists():
@@ -376,37 +397,50 @@ def _record_vote(
     comment: str,
     content_version: str,
     uri: str,
-    facts: rule.VoterFacts,
+    facts: Callable[[bool], rule.VoterFacts],
     now: datetime,
     actor_label: str,
     new_case: bool = False,
+    daily_quota: int = 0,
 ) -> Vote:
     """Store one vote on a locked case (replacing the voter's active one) and maybe decide.
 
-    `new_case`: the case was opened by this transaction (so it holds no vote yet)."""
+    `facts(prior_interaction)` gives the voter's facts for the rule; `new_case`: the case was
+    opened by this transaction (so it holds no vote yet); `daily_quota`: refuse (LimitReached)
+    a voter who cast that many local votes in the last day (0: no quota).
+
+    The hot path of every vote: one statement reads the voter's previous vote, the audit
+    chain's head and the voter's history with the author (`selectors.vote_context`), one
+    statement writes the vote, its audit event and the case's `last_vote_at`, and one Redis
+    round trip updates the running sums.
+    """
     config = selectors.rule_config()
+    context = selectors.vote_context(
+        case=case,
+        voter_key=voter_key,
+        voter_id=voter.pk,
+        author_id=post.author_id,
+        now=now,
+        quota_since=now - timedelta(days=1) if daily_quota else None,
+    )
+    if daily_quota and (context.votes_since or 0) >= daily_quota:
+        raise LimitReached(f"You can cast at most {daily_quota} moderation votes per day.")
     counts, not_counted = True, ""
     if case.scope == Case.Scope.FORWARDED:
         counts, not_counted = False, "forwarded"
     elif not case.is_voting:
         counts, not_counted = False, "late"
+    voter_facts = facts(context.prior_interaction)
     frozen = rule.vote_from_facts(
         voter_id=voter_key,
-        facts=facts,
+        facts=voter_facts,
         verdict=verdict,  # type: ignore[arg-type]
         cast_at=now,
         config=config,
     )
-    # A case this transaction just opened has no votes yet: nothing to look up.
-    previous = (
-        None
-        if new_case
-        else Vote.objects.filter(case=case, voter_key=voter_key, active=True).first()
-    )
-    if counts:
-        before = tally.tally_start(case) if new_case else tally.tally_current(case)
+    previous = context.previous
     if previous is not None:
-        Vote.objects.filter(pk=previous.pk).update(active=False, replaced_at=now)
+        _vote_deactivate(previous.pk, now=now)
     vote = Vote(
         case=case,
         voter=voter,
@@ -423,7 +457,7 @@ def _record_vote(
         tau=frozen.tau,
         alpha=frozen.alpha,
         rho=frozen.rho,
-        age_days=max(0.0, (now - facts.first_seen_at).total_seconds() / 86_400),
+        age_days=max(0.0, (now - voter_facts.first_seen_at).total_seconds() / 86_400),
         domain=frozen.domain,
         cohort=frozen.cohort,
         prior_interaction=frozen.prior_interaction,
@@ -433,10 +467,9 @@ def _record_vote(
     )
     if not vote.uri:
         vote.uri = links.vote_uri(voter.username, vote.id)
-    vote.save(force_insert=True)
-    Case.objects.filter(pk=case.pk).update(last_vote_at=now)
-    audit_append(
+    event = audit_event_next(
         case=case,
+        head=context.audit_head,
         kind="vote.changed" if previous is not None else "vote.cast",
         actor=actor_label,
         rule_version=vote.rule_version,
@@ -455,6 +488,7 @@ def _record_vote(
             "replaces": previous.id if previous is not None else None,
         },
     )
+    _vote_insert(vote, event, case_id=case.pk, now=now)
     if case.scope == Case.Scope.FORWARDED and source == Vote.Source.LOCAL:
         outbox_record(
             kind="moderation.vote.forward",
@@ -473,8 +507,8 @@ def _record_vote(
         delta = tally.vote_sums(vote)
         if previous is not None:
             delta = delta.plus(tally.vote_sums(previous), sign=-1)
-        tally.tally_apply(case, delta)
-        if case.state == Case.State.OPEN and _could_pass(before.plus(delta), config):
+        after = tally.tally_record(case, delta, new_case=new_case)
+        if case.state == Case.State.OPEN and _could_pass(after, config):
             _evaluate_open(case=case, post=post, now=now, config=config)
     logger.info(
         "moderation vote case_id=%s vote_id=%s voter=%s verdict=%s weight=%.3f counts=%s",
@@ -486,6 +520,41 @@ def _record_vote(
         counts,
     )
     return vote
+
+
+@cache
+def _vote_deactivate_sql() -> str:
+    return f"UPDATE {quoted_table(Vote)} SET active = false, replaced_at = %s WHERE id = %s"
+
+
+def _vote_deactivate(vote_id: int, *, now: datetime) -> None:
+    rawsql.execute(_vote_deactivate_sql(), [now, vote_id])
+
+
+@cache
+def _vote_insert_sql() -> tuple[str, ...]:
+    vote, event = insert_statement(Vote), insert_statement(AuditEvent, with_pk=False)
+    case = f"UPDATE {quoted_table(Case)} SET last_vote_at = %s WHERE id = %s"
+    if connection.vendor == "postgresql":
+        return (f"WITH v AS ({vote.sql}), e AS ({event.sql}) {case}",)
+    return (vote.sql, event.sql, case)  # no data-modifying WITH elsewhere
+
+
+def _vote_insert(vote: Vote, event: AuditEvent, *, case_id: int, now: datetime) -> None:
+    """The vote row, its audit event and the case's `last_vote_at` (one statement on
+    PostgreSQL)."""
+    values = [
+        insert_statement(Vote).values(vote),
+        insert_statement(AuditEvent, with_pk=False).values(event),
+        [now, case_id],
+    ]
+    statements = _vote_insert_sql()
+    if len(statements) == 1:
+        rawsql.execute(statements[0], [v for group in values for v in group])
+    else:
+        for sql, params in zip(statements, values, strict=True):
+            rawsql.execute(sql, params)
+    vote._state.adding, event._state.adding = False, False
 
 
 def _could_pass(sums: tally.Sums, config: rule.RuleConfig) -> bool:
@@ -564,12 +633,10 @@ def _vote_cast(
             f"Comment is too long (maximum is {VOTE_COMMENT_MAX} characters)", field="comment"
         )
     _check_voter(voter, post)
-    quota = settings.MODERATION_VOTES_PER_DAY
-    if quota and selectors.votes_cast_since(voter=voter, since=now - timedelta(days=1)) >= quota:
-        raise LimitReached(f"You can cast at most {quota} moderation votes per day.")
     case, created = _case_open_or_get(post, now=now)
     return _record_vote(
         new_case=created,
+        daily_quota=settings.MODERATION_VOTES_PER_DAY,
         case=case,
         post=post,
         voter=voter,
@@ -580,7 +647,9 @@ def _vote_cast(
         comment=comment,
         content_version=content_version,
         uri="",
-        facts=selectors.voter_facts(voter=voter, author_id=post.author_id, now=now),
+        facts=lambda interacted: selectors.voter_facts(
+            voter=voter, author_id=post.author_id, now=now, interacted=interacted
+        ),
         now=now,
         actor_label=_actor_label(voter),
     )
@@ -627,7 +696,9 @@ def vote_receive_remote(
         comment=comment,
         content_version=(content_version or "")[:80],
         uri=uri,
-        facts=selectors.voter_facts(voter=voter, author_id=post.author_id, now=now),
+        facts=lambda interacted: selectors.voter_facts(
+            voter=voter, author_id=post.author_id, now=now, interacted=interacted
+        ),
         now=now,
         actor_label=_actor_label(voter),
     )
@@ -721,7 +792,7 @@ def flag_receive(
                 comment="",
                 content_version="",
                 uri=uri,
-                facts=selectors.flag_voter_facts(domain=actor.domain, now=now),
+                facts=lambda _interacted: selectors.flag_voter_facts(domain=actor.domain, now=now),
                 now=now,
                 actor_label=f"domain:{actor.domain}",
             )

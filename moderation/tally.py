@@ -84,17 +84,18 @@ def sums_from_db(case: Case) -> Sums:
 class _Backend(Protocol):
     def get(self, key: str) -> Mapping[str, str] | None: ...
     def put(self, key: str, sums: Sums) -> None: ...
-    def add(self, key: str, delta: Sums) -> None: ...
+    def add(self, key: str, delta: Sums) -> Mapping[str, str] | None: ...
     def delete(self, key: str) -> None: ...
     def delete_all(self) -> int: ...
 
 
-#: KEYS[1] = tally key; ARGV = ttl, then field/increment pairs. No-op when the key is missing.
+#: KEYS[1] = tally key; ARGV = ttl, then field/increment pairs. Returns the hash after the
+#: increments (HGETALL's flat list), or nil (no-op) when the key is missing.
 _ADD_IF_PRESENT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 for i = 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
+return redis.call('HGETALL', KEYS[1])
 """
 
 
@@ -116,14 +117,17 @@ class _RedisBackend:
         pipe.expire(key, KEY_TTL_SECONDS)
         pipe.execute()
 
-    def add(self, key: str, delta: Sums) -> None:
+    def add(self, key: str, delta: Sums) -> Mapping[str, str] | None:
         # Only adjust a key that exists (a missing one is rebuilt from PostgreSQL later): one
-        # atomic script, one round trip.
+        # atomic script, one round trip, answering the sums after the change.
         args: list[str | float] = [KEY_TTL_SECONDS]
         for name, value in delta.as_dict().items():
             if value:
                 args += [name, float(value)]
-        self._add_script(keys=[key], args=args)
+        flat = self._add_script(keys=[key], args=args)
+        if not flat:
+            return None
+        return dict(zip(flat[::2], flat[1::2], strict=True))
 
     def delete(self, key: str) -> None:
         self.client.delete(key)
@@ -149,13 +153,14 @@ class _MemoryBackend:
         with self.lock:
             self.data[key] = {k: repr(v) for k, v in sums.as_dict().items()}
 
-    def add(self, key: str, delta: Sums) -> None:
+    def add(self, key: str, delta: Sums) -> Mapping[str, str] | None:
         with self.lock:
             current = self.data.get(key)
             if current is None:
-                return
+                return None
             for name, value in delta.as_dict().items():
                 current[name] = repr(float(current.get(name, 0)) + float(value))
+            return dict(current)
 
     def delete(self, key: str) -> None:
         with self.lock:
@@ -232,6 +237,28 @@ def tally_apply(case: Case, delta: Sums) -> None:
         _backend().delete(tally_key(case))
     else:
         _backend().add(tally_key(case), delta)
+
+
+def tally_record(case: Case, delta: Sums, *, new_case: bool = False) -> Sums:
+    """Account for a vote change already written to PostgreSQL in the current transaction and
+    return the sums after it. Call with the case row locked, before commit.
+
+    One Redis round trip in the usual case (add to the existing key and read it back). A case
+    opened by this transaction starts from `delta`; a missing key is rebuilt from PostgreSQL
+    (which already holds the change); a change that lowers any sum deletes the key as
+    `tally_apply` does and answers the sums from PostgreSQL.
+    """
+    key = tally_key(case)
+    if min(delta.as_dict().values()) < 0:
+        _backend().delete(key)
+        return sums_from_db(case)
+    if new_case:
+        _backend().put(key, delta)
+        return delta
+    if delta == Sums():
+        return tally_current(case)
+    values = _backend().add(key, delta)
+    return _parse(values) if values is not None else tally_rebuild(case)
 
 
 def tally_forget_all() -> int:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import Protocol
 
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, When
 from django.db.models.functions import Length, TruncDate
 from django.utils import timezone
 
 from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Follow, Mute
+from ourvoice.core import rawsql
 from ourvoice.core.errors import NotFound
+from ourvoice.core.rawsql import ModelColumns, model_columns, quoted_table, split_row
 from ourvoice.posts.models import Hashtag, Mention, Post, Visibility
 
 _OPEN_VISIBILITIES = (Visibility.PUBLIC, Visibility.UNLISTED)
@@ -49,14 +53,17 @@ def posts_visible_q(viewer: Account | None) -> Q:
     return ((base & readable) | own_archive) & ~Exists(blocked) & ~Exists(domain_blocked)
 
 
-def post_visible_to(*, viewer: Account | None, post: Post) -> bool:
-    """The rule of `posts_visible_q` for one post already loaded with its author.
+class _Relations(Protocol):
+    """What the post's own fields cannot tell about a signed-in viewer and its author."""
 
-    Checks the post's own fields in Python and asks the database only what they cannot tell
-    (an accepted follow, a mention, a block either way, a domain block): cheaper than compiling
-    the full visibility query for a single row. Kept equal to `posts_visible_q` by a test that
-    compares both over every combination of viewer relation, visibility and state.
-    """
+    def follows(self) -> bool: ...  # an accepted follow of the author
+    def mentioned(self) -> bool: ...
+    def blocked(self) -> bool: ...  # a block either way
+    def domain_blocked(self) -> bool: ...  # the viewer blocked the author's domain
+
+
+def _visible(viewer: Account | None, post: Post, relations: _Relations) -> bool:
+    """The rule of `posts_visible_q` for one post loaded with its author."""
     author = post.author
     own = viewer is not None and post.author_id == viewer.pk
     if own and post.state == Post.State.ARCHIVED:
@@ -68,33 +75,124 @@ def post_visible_to(*, viewer: Account | None, post: Post) -> bool:
     if own:
         return True
     if post.visibility == Visibility.PRIVATE:
-        readable = (
-            Follow.objects.filter(
-                follower=viewer, target_id=post.author_id, state=Follow.State.ACCEPTED
-            ).exists()
-            or Mention.objects.filter(post=post, account=viewer).exists()
-        )
+        readable = relations.follows() or relations.mentioned()
     elif post.visibility == Visibility.DIRECT:
-        readable = Mention.objects.filter(post=post, account=viewer).exists()
+        readable = relations.mentioned()
     else:
         readable = post.visibility in _OPEN_VISIBILITIES
-    if not readable:
-        return False
-    if Block.objects.filter(
-        Q(account=viewer, target_id=post.author_id) | Q(account_id=post.author_id, target=viewer)
-    ).exists():
-        return False
-    return not AccountDomainBlock.objects.filter(account=viewer, domain=author.domain).exists()
+    return readable and not relations.blocked() and not relations.domain_blocked()
+
+
+@dataclass(frozen=True)
+class _AskedRelations:
+    """Relations asked from the database one at a time, only when the rule needs them."""
+
+    viewer: Account
+    post: Post
+
+    def follows(self) -> bool:
+        return Follow.objects.filter(
+            follower=self.viewer, target_id=self.post.author_id, state=Follow.State.ACCEPTED
+        ).exists()
+
+    def mentioned(self) -> bool:
+        return Mention.objects.filter(post=self.post, account=self.viewer).exists()
+
+    def blocked(self) -> bool:
+        author_id, viewer = self.post.author_id, self.viewer
+        return Block.objects.filter(
+            Q(account=viewer, target_id=author_id) | Q(account_id=author_id, target=viewer)
+        ).exists()
+
+    def domain_blocked(self) -> bool:
+        domain = self.post.author.domain
+        return AccountDomainBlock.objects.filter(account=self.viewer, domain=domain).exists()
+
+
+@dataclass(frozen=True)
+class _KnownRelations:
+    """Relations read together with the post (`post_get_visible_to`)."""
+
+    follows_: bool
+    mentioned_: bool
+    blocked_: bool
+    domain_blocked_: bool
+
+    def follows(self) -> bool:
+        return self.follows_
+
+    def mentioned(self) -> bool:
+        return self.mentioned_
+
+    def blocked(self) -> bool:
+        return self.blocked_
+
+    def domain_blocked(self) -> bool:
+        return self.domain_blocked_
+
+
+def post_visible_to(*, viewer: Account | None, post: Post) -> bool:
+    """The rule of `posts_visible_q` for one post already loaded with its author.
+
+    Checks the post's own fields in Python and asks the database only what they cannot tell
+    (an accepted follow, a mention, a block either way, a domain block): cheaper than compiling
+    the full visibility query for a single row. Kept equal to `posts_visible_q` by a test that
+    compares both over every combination of viewer relation, visibility and state.
+    """
+    if viewer is None:
+        return _visible(None, post, _KnownRelations(False, False, False, False))
+    return _visible(viewer, post, _AskedRelations(viewer, post))
+
+
+@cache
+def _post_lookup_sql(with_viewer: bool) -> tuple[str, tuple[ModelColumns, ModelColumns]]:
+    """One SELECT of a post, its author and (for a viewer) the four relations of `_visible`.
+
+    Every status request starts with it, so the statement is written once per process rather
+    than compiled by the ORM each time.
+    """
+    post, author = model_columns(Post, "p"), model_columns(Account, "a")
+    relations = ""
+    if with_viewer:
+        follow, mention = quoted_table(Follow), quoted_table(Mention)
+        block, domain_block = quoted_table(Block), quoted_table(AccountDomainBlock)
+        relations = (
+            f", EXISTS (SELECT 1 FROM {follow} f WHERE f.follower_id = %(viewer)s"
+            f" AND f.target_id = p.author_id AND f.state = '{Follow.State.ACCEPTED}')"
+            f", EXISTS (SELECT 1 FROM {mention} m WHERE m.post_id = p.id"
+            " AND m.account_id = %(viewer)s)"
+            f", EXISTS (SELECT 1 FROM {block} b WHERE (b.account_id = %(viewer)s"
+            " AND b.target_id = p.author_id) OR (b.account_id = p.author_id"
+            " AND b.target_id = %(viewer)s))"
+            f", EXISTS (SELECT 1 FROM {domain_block} d WHERE d.account_id = %(viewer)s"
+            " AND d.domain = a.domain)"
+        )
+    sql = (
+        f"SELECT {post.select}, {author.select}{relations} FROM {quoted_table(Post)} p"
+        f" JOIN {quoted_table(Account)} a ON a.id = p.author_id WHERE p.id = %(post)s"
+    )
+    return sql, (post, author)
 
 
 def post_get_visible_to(*, viewer: Account | None, post_id: int | str) -> Post:
-    """The post if `viewer` may read it, else NotFound (never reveals that it exists)."""
+    """The post if `viewer` may read it, else NotFound (never reveals that it exists).
+
+    One statement reads the post, its author and the viewer's relations to them."""
     try:
         pk = int(post_id)
     except (TypeError, ValueError) as exc:
         raise NotFound("Record not found") from exc
-    post = Post.objects.select_related("author").filter(pk=pk).first()
-    if post is None or not post_visible_to(viewer=viewer, post=post):
+    if not 0 < pk < 2**63:
+        raise NotFound("Record not found")
+    sql, layout = _post_lookup_sql(viewer is not None)
+    row = rawsql.fetchone(sql, {"post": pk, "viewer": viewer.pk if viewer is not None else None})
+    if row is None:
+        raise NotFound("Record not found")
+    (post, author), end = split_row(row, *layout)
+    assert isinstance(post, Post)
+    post._state.fields_cache["author"] = author
+    known = _KnownRelations(*(bool(v) for v in row[end:])) if viewer is not None else None
+    if not _visible(viewer, post, known or _KnownRelations(False, False, False, False)):
         raise NotFound("Record not found")
     return post
 

@@ -129,8 +129,8 @@ def test_late_votes_are_recorded_not_counted(post):
         comment="",
         content_version="",
         uri="",
-        facts=services.selectors.voter_facts(
-            voter=late, author_id=post.author_id, now=timezone.now()
+        facts=lambda interacted: services.selectors.voter_facts(
+            voter=late, author_id=post.author_id, now=timezone.now(), interacted=interacted
         ),
         now=timezone.now(),
         actor_label="test",

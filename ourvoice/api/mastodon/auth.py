@@ -7,12 +7,9 @@ string (the plain token is never stored). An app token (client_credentials) has 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection
-from django.db.models import Model
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 from rest_framework.authentication import BaseAuthentication
@@ -20,6 +17,8 @@ from rest_framework.request import Request
 
 from ourvoice.accounts.models import Account, User
 from ourvoice.api.mastodon.scopes import covers
+from ourvoice.core import rawsql
+from ourvoice.core.rawsql import ModelColumns, model_columns, quoted_table, split_row
 
 
 class InvalidToken(Exception):
@@ -39,60 +38,29 @@ def bearer_token(request: Any) -> str | None:
     return value.strip() if value else None
 
 
-@dataclass(frozen=True)
-class _Part:
-    """One model of the lookup: its class, column attribute names and value converters."""
-
-    model: type[Model]
-    attnames: list[str]
-    converters: list[tuple[Any, list[Any]]]
-
-
 @cache
-def _lookup_sql() -> tuple[str, tuple[_Part, ...]]:
+def _lookup_sql() -> tuple[str, tuple[ModelColumns, ...]]:
     """One hand-written SELECT of the token with its user, account and application.
 
     Every authenticated request runs it; compiling the equivalent `select_related` query with
     the ORM cost more than running it, so the statement is built once per process from the
     models' own fields.
     """
-    parts = (
-        (AccessToken, "t"),
-        (User, "u"),
-        (Account, "a"),
-        (Application, "p"),
+    layout = (
+        model_columns(AccessToken, "t"),
+        model_columns(User, "u"),
+        model_columns(Account, "a"),
+        model_columns(Application, "p"),
     )
-    columns, layout = [], []
-    for model, alias in parts:
-        fields = list(model._meta.concrete_fields)
-        columns += [f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields]
-        converters = []
-        for field in fields:
-            col = field.get_col(model._meta.db_table)
-            found = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
-            converters.append((col, found))
-        layout.append(_Part(model, [f.attname for f in fields], converters))
-    table = {model: connection.ops.quote_name(model._meta.db_table) for model, _ in parts}
     sql = (
-        f"SELECT {', '.join(columns)} FROM {table[AccessToken]} t"
-        f" LEFT JOIN {table[User]} u ON u.id = t.user_id"
-        f" LEFT JOIN {table[Account]} a ON a.user_id = u.id"
-        f" LEFT JOIN {table[Application]} p ON p.id = t.application_id"
+        f"SELECT {', '.join(part.select for part in layout)}"
+        f" FROM {quoted_table(AccessToken)} t"
+        f" LEFT JOIN {quoted_table(User)} u ON u.id = t.user_id"
+        f" LEFT JOIN {quoted_table(Account)} a ON a.user_id = u.id"
+        f" LEFT JOIN {quoted_table(Application)} p ON p.id = t.application_id"
         " WHERE t.token_checksum = %s LIMIT 1"
     )
-    return sql, tuple(layout)
-
-
-def _instance(part: _Part, values: list[Any]) -> Model | None:
-    """A model instance from raw column values, converted as the ORM converts them."""
-    if values[0] is None:  # outer join without a row
-        return None
-    converted = []
-    for (col, converters), value in zip(part.converters, values, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        converted.append(value)
-    return part.model.from_db(connection.alias, part.attnames, converted)
+    return sql, layout
 
 
 def access_token_lookup(raw: str) -> AccessToken | None:
@@ -103,16 +71,10 @@ def access_token_lookup(raw: str) -> AccessToken | None:
     """
     checksum = hashlib.sha256(raw.encode()).hexdigest()
     sql, layout = _lookup_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [checksum])
-        row = cursor.fetchone()
+    row = rawsql.fetchone(sql, [checksum])
     if row is None:
         return None
-    objects, start = [], 0
-    for part in layout:
-        objects.append(_instance(part, list(row[start : start + len(part.attnames)])))
-        start += len(part.attnames)
-    token, user, account, application = objects
+    (token, user, account, application), _ = split_row(row, *layout)
     assert isinstance(token, AccessToken)
     token._state.fields_cache["user"] = user
     token._state.fields_cache["application"] = application

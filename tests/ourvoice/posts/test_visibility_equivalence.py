@@ -1,5 +1,6 @@
-"""`post_visible_to` (one post, checked in Python) agrees with `posts_visible_q` (the query
-every list uses) for every viewer relation, visibility, state and author suspension."""
+"""`post_visible_to` (one post, checked in Python) and `post_get_visible_to` (one prebuilt
+statement) agree with `posts_visible_q` (the query every list uses) for every viewer relation,
+visibility, state and author suspension."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.utils import timezone
 
 from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Follow
 from ourvoice.posts.models import Mention, Post, Visibility
-from ourvoice.posts.selectors import post_visible_to, posts_visible_q
+from ourvoice.core.errors import NotFound
+from ourvoice.posts.selectors import post_get_visible_to, post_visible_to, posts_visible_q
 from tests.factories import RemoteAccountFactory, local_account
 
 pytestmark = pytest.mark.django_db
@@ -72,5 +74,15 @@ def test_single_post_check_matches_the_list_query(remote_author):
         loaded = Post.objects.select_related("author").get(pk=post.pk)
         got = post_visible_to(viewer=viewer, post=loaded)
         assert got == expected, (relation, visibility, state, suspended, remote_author)
+        try:
+            fetched = post_get_visible_to(viewer=viewer, post_id=post.pk)
+        except NotFound:
+            fetched = None
+        assert (fetched is not None) == expected, ("get", relation, visibility, state, suspended)
+        if fetched is not None:
+            assert fetched == loaded and fetched.author == loaded.author
+            assert [getattr(fetched, f.attname) for f in Post._meta.concrete_fields] == [
+                getattr(loaded, f.attname) for f in Post._meta.concrete_fields
+            ]
         checked += 1
     assert checked == len(RELATIONS) * len(Visibility.values) * 4 * 2

@@ -1,0 +1,164 @@
+"""Statements written once per process for the hottest paths (bearer tokens, single posts, votes).
+
+Compiling a `select_related` query or a model `INSERT` with the ORM costs more CPU than
+PostgreSQL spends running it. These helpers build the SQL text once from the models' own
+fields (so a new column is picked up without touching the statement) and turn raw rows back
+into model instances with the same converters the ORM applies, so callers get ordinary model
+objects. Use them only where a profile shows the ORM's compile cost; everything else stays ORM.
+
+On PostgreSQL they run on a server-side-binding cursor that prepares every statement
+(`prepared_cursor`): psycopg prepares it once per connection and PostgreSQL stops planning it
+on every execution (planning the vote path's statements cost more than executing them).
+Django's own queries keep client-side binding and no prepares (its default). Behind a
+transaction-pooling PgBouncer, use PgBouncer ≥ 1.21 with `max_prepared_statements` set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+
+
+@cache
+def _preparing_cursor_class() -> type:
+    import psycopg
+
+    class PreparingCursor(psycopg.Cursor):
+        """Server-side binding; every statement prepared once per connection."""
+
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            kwargs["prepare"] = True
+            return super().execute(query, params, **kwargs)
+
+    return PreparingCursor
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[Any]:
+    """A Django cursor (error translation, query logging, execute wrappers) whose statements
+    PostgreSQL may keep prepared; a plain `connection.cursor()` on other databases, and while
+    queries are logged (debug, tests counting queries), since a prepared execution leaves no
+    SQL text for the log."""
+    if connection.vendor != "postgresql" or connection.queries_logged:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    pg = connection.connection
+    if pg.prepare_threshold is None:
+        # Django turns psycopg's preparing off (None) for poolers' sake, which also refuses an
+        # explicit `prepare=True`. A threshold no statement reaches keeps automatic preparing
+        # off for every other cursor (Django's client-side cursors never prepare anyway).
+        pg.prepare_threshold = 2**31 - 1
+    with connection.wrap_database_errors:
+        raw = _preparing_cursor_class()(pg)
+    cursor = connection._prepare_cursor(raw)
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def fetchone(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def execute(sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def quoted_table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@dataclass(frozen=True)
+class ModelColumns:
+    """Every concrete column of a model under a table alias, with its value converters."""
+
+    model: type[Model]
+    alias: str
+    attnames: tuple[str, ...]
+    converters: tuple[tuple[Any, tuple[Any, ...]], ...]
+    #: The select list, `alias."column", ...` in field order.
+    select: str
+
+    def __len__(self) -> int:
+        return len(self.attnames)
+
+    def instance(self, values: Sequence[Any]) -> Model | None:
+        """The model instance for these column values (None for an outer join's empty side)."""
+        if values[0] is None:
+            return None
+        converted = []
+        for (col, converters), value in zip(self.converters, values, strict=True):
+            for converter in converters:
+                value = converter(value, col, connection)
+            converted.append(value)
+        return self.model.from_db(connection.alias, list(self.attnames), converted)
+
+
+@cache
+def model_columns(model: type[Model], alias: str) -> ModelColumns:
+    fields = list(model._meta.concrete_fields)
+    converters = []
+    for field in fields:
+        col = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+        converters.append((col, tuple(found)))
+    quote = connection.ops.quote_name
+    return ModelColumns(
+        model=model,
+        alias=alias,
+        attnames=tuple(f.attname for f in fields),
+        converters=tuple(converters),
+        select=", ".join(f"{alias}.{quote(f.column)}" for f in fields),
+    )
+
+
+def split_row(row: Sequence[Any], *parts: ModelColumns) -> tuple[list[Model | None], int]:
+    """Instances for consecutive column groups of `row`, and the index after the last group."""
+    objects, start = [], 0
+    for part in parts:
+        objects.append(part.instance(row[start : start + len(part)]))
+        start += len(part)
+    return objects, start
+
+
+@dataclass(frozen=True)
+class InsertStatement:
+    """`INSERT INTO table (columns) VALUES (%s, ...)` for a model's concrete fields."""
+
+    columns: str
+    placeholders: str
+    table: str
+    fields: tuple[Field, ...]
+
+    @property
+    def sql(self) -> str:
+        return f"INSERT INTO {self.table} ({self.columns}) VALUES ({self.placeholders})"
+
+    def values(self, obj: Model) -> list[Any]:
+        """The database values of `obj`, prepared as `Model.save(force_insert=True)` would."""
+        return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self.fields]
+
+
+@cache
+def insert_statement(model: type[Model], *, with_pk: bool = True) -> InsertStatement:
+    """The INSERT of every concrete field (without the primary key when the database makes it)."""
+    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+    quote = connection.ops.quote_name
+    return InsertStatement(
+        columns=", ".join(quote(f.column) for f in fields),
+        placeholders=", ".join(["%s"] * len(fields)),
+        table=quoted_table(model),
+        fields=tuple(fields),
+    )
