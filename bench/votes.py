@@ -860,9 +860,19 @@ def main() -> int:
             print(f"warm-up: {len(warm_items)} votes {warm.statuses()}", flush=True)
 
             load_before = os.getloadavg()[0]
-            cpu0 = (tree_cpu(web.pid), comm_cpu("postgres"), comm_cpu("redis-server"))
+            cpu0 = (
+                tree_cpu(web.pid),
+                comm_cpu("postgres"),
+                comm_cpu("redis-server"),
+                time.process_time(),
+            )
             p64 = run_phase(port, at64, concurrency=64, duration=args.duration64)
-            cpu1 = (tree_cpu(web.pid), comm_cpu("postgres"), comm_cpu("redis-server"))
+            cpu1 = (
+                tree_cpu(web.pid),
+                comm_cpu("postgres"),
+                comm_cpu("redis-server"),
+                time.process_time(),
+            )
             p16 = run_phase(port, at16, concurrency=16, duration=args.duration16)
             trivial = load(
                 "127.0.0.1",
@@ -966,6 +976,8 @@ def main() -> int:
         other_decisions = Decision.objects.exclude(case=hot_case).count()
         web_cpu_ms = (cpu1[0] - cpu0[0]) / max(1, len(p64.records)) * 1000
         redis_cpu_ms = (cpu1[2] - cpu0[2]) / max(1, len(p64.records)) * 1000
+        pg_cpu_ms = (cpu1[1] - cpu0[1]) / max(1, len(p64.records)) * 1000
+        loadgen_cpu_ms = (cpu1[3] - cpu0[3]) / max(1, len(p64.records)) * 1000
 
         profile = ""
         if args.profile:
@@ -1031,6 +1043,8 @@ def main() -> int:
         f"| latency p50 / p99, 64 clients | {p64.pct(50):.1f} / {p64.pct(99):.1f} ms | |",
         f"| server CPU per vote (gunicorn tree, 64 clients) | {web_cpu_ms:.2f} ms | |",
         f"| Redis server CPU per vote | {redis_cpu_ms:.3f} ms | |",
+        f"| PostgreSQL CPU per vote (every postgres process on the box) | {pg_cpu_ms:.2f} ms | |",
+        f"| load generator CPU per vote (this script) | {loadgen_cpu_ms:.2f} ms | |",
         f"| hot case: {args.hot_voters} voters at once | {len(hot.ok)} accepted in "
         f"{hot.seconds:.2f} s ({len(hot.ok) / hot.seconds:,.0f} votes/s), p50 / p99 "
         f"{hot.pct(50):.0f} / {hot.pct(99):.0f} ms | |",
