@@ -194,8 +194,9 @@ class Vote(models.Model):
         FLAG = "flag", "Flag from another server (one domain-level voter)"
 
     id = SnowflakeIdField()
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="votes")
-    voter = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes: vote_case_active and vote_voter_cast lead with these columns.
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="votes", db_index=False)
+    voter = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     voter_key = models.CharField(max_length=300)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.LOCAL)
     verdict = models.CharField(max_length=8, choices=Verdict.choices)
@@ -295,6 +296,7 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # audit_case_seq (case, seq) serves lookups by case
         related_name="audit_events",
     )
     seq = models.PositiveIntegerField()
