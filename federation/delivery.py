@@ -67,6 +67,7 @@ from ourvoice.core.http import (
     ForbiddenAddress,
     Timeout,
 )
+from ourvoice.core.rawsql import prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,12 @@ class _Activity:
 
 
 class _Writer:
-    """Raw, parameterised state writes (the ORM would cost more than the HTTP request)."""
+    """Raw, parameterised state writes (the ORM would cost more than the HTTP request).
+
+    Give it a `rawsql.prepared_cursor()`: on PostgreSQL the statements are prepared once per
+    connection, so the server stops parsing and planning the per-row statement (~110 µs of
+    PostgreSQL CPU per delivery on the 2-core box, more than the statement's execution).
+    """
 
     def __init__(self, cursor: Any) -> None:
         self.postgres = connection.vendor == "postgresql"
@@ -408,11 +414,11 @@ def deliveries_send(*, ids: Sequence[int], client: DeliverySender | None = None)
     failing: set[str] = set()
     retries: list[tuple[int, float]] = []
     postgres = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, prepared_cursor() as prepared:
         if postgres and not connection.in_atomic_block:
             cursor.execute("SET synchronous_commit TO off")
         try:
-            writer = _Writer(cursor)
+            writer = _Writer(prepared)
             claimed_ahead: bool | None = None
             for index, (row_id, activity_id, inbox, domain, attempts) in enumerate(todo):
                 activity = activities[activity_id]

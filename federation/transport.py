@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import ipaddress
 import os
 import re
@@ -73,6 +74,8 @@ MAX_POOLED_HOSTS = 2048
 MAX_IDLE_PER_HOST = 4
 #: Largest response head (status line and headers) accepted.
 MAX_HEAD_BYTES = 64 * 1024
+#: Parsed inbox URLs kept per process.
+TARGET_CACHE_SIZE = 16_384
 #: How long a resolved host's addresses are reused (they are vetted again on every connect).
 RESOLVER_TTL = 60.0
 
@@ -118,9 +121,18 @@ def target_parse(url: str, *, schemes: Iterable[str] | None = None) -> Target:
     """Check and normalise an absolute http(s) URL (BadScheme, BadUrl).
 
     `schemes` defaults to `ourvoice.core.http.allowed_schemes()`. The fragment is dropped and
-    characters a request line cannot carry are percent-encoded (as httpx does).
+    characters a request line cannot carry are percent-encoded (as httpx does). Results are
+    cached per process (the same inboxes come back with every post).
     """
-    if not isinstance(url, str) or _UNSENDABLE.search(url):
+    if not isinstance(url, str):
+        raise BadUrl("invalid URL: not a string")
+    allowed = core_http.allowed_schemes() if schemes is None else frozenset(schemes)
+    return _target_parse(url, allowed)
+
+
+@functools.lru_cache(maxsize=TARGET_CACHE_SIZE)
+def _target_parse(url: str, schemes: frozenset[str]) -> Target:
+    if _UNSENDABLE.search(url):
         raise BadUrl("invalid URL: control characters or spaces")
     try:
         parts = urlsplit(url)
@@ -130,7 +142,7 @@ def target_parse(url: str, *, schemes: Iterable[str] | None = None) -> Target:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise BadScheme(f"scheme {scheme!r} is not allowed")
-    if scheme not in (core_http.allowed_schemes() if schemes is None else schemes):
+    if scheme not in schemes:
         raise BadScheme(f"scheme {scheme!r} is not allowed")
     if parts.username is not None or parts.password is not None:
         raise BadUrl("credentials in URLs are not allowed")
