@@ -22,6 +22,7 @@ The per-domain inbox rate limit lives here too (`inbox_rate_check`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -65,7 +66,15 @@ class DomainBlocked(Exception):
 
 def domain_of(url_or_domain: str) -> str:
     """Normalised `host[:port]` of a URL or a bare domain (IDNA, lowercase, no trailing dot,
-    default port dropped; Mastodon CVE-2023-42451). Raises ValueError for junk."""
+    default port dropped; Mastodon CVE-2023-42451). Raises ValueError for junk. A pure
+    function of its argument, memoised (the inbox asks it for the same keyIds every time)."""
+    if not isinstance(url_or_domain, str):
+        raise ValueError("not a domain")
+    return _domain_of(url_or_domain)
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_of(url_or_domain: str) -> str:
     value = (url_or_domain or "").strip()
     if not value:
         raise ValueError("empty domain")
@@ -219,7 +228,12 @@ def policy_cache_clear(domain: str | None = None) -> None:
 
 
 def _is_local(domain: str) -> bool:
-    return domain == normalize_domain(settings.OURVOICE_DOMAIN)
+    return domain == _normalized(settings.OURVOICE_DOMAIN)
+
+
+@functools.lru_cache(maxsize=8)
+def _normalized(domain: str) -> str:
+    return normalize_domain(domain)
 
 
 def domain_is_suspended(domain: str) -> bool:

@@ -274,10 +274,14 @@ def _check_window(
         raise SignatureExpired("signature expired")
 
 
+#: Whitespace (`str.isspace`, Unicode included) and control characters.
+_KEY_ID_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def _check_key_id(key_id: str) -> None:
     if not key_id or len(key_id) > MAX_KEY_ID_LENGTH:
         raise SignatureMalformed("keyId is empty or too long")
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key_id):
+    if _KEY_ID_FORBIDDEN.search(key_id):
         raise SignatureMalformed("keyId contains whitespace or control characters")
 
 

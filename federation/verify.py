@@ -40,6 +40,7 @@ __all__ = [
     "verify_signed_activity",
     "verify_signed_get",
     "verify_signed_post",
+    "wire_headers",
     "wire_target",
 ]
 
@@ -75,14 +76,29 @@ _CAVAGE_KEY_ID = re.compile(r'(?:^|[,\s])keyId[ \t]*=[ \t]*"([^"]*)"')
 _RFC9421_KEY_ID = re.compile(r';[ \t]*keyid[ \t]*=[ \t]*"([^"]*)"')
 
 
-def _claimed_key_id(request: HttpRequest) -> str:
+_UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+
+def wire_headers(request: HttpRequest) -> dict[str, str]:
+    """The request's headers with lowercased names, as `request.headers` would give them
+    (HTTP_* and the two unprefixed ones from META), in one pass: verification matches names
+    case-insensitively and does not need Django's case-insensitive mapping."""
+    headers = {}
+    for name, value in request.META.items():
+        if name.startswith("HTTP_"):
+            headers[name[5:].replace("_", "-").lower()] = value
+        elif name in _UNPREFIXED:
+            headers[name.replace("_", "-").lower()] = value
+    return headers
+
+
+def _claimed_key_id(headers: dict[str, str]) -> str:
     """The keyId the signature header names, found cheaply (the strict parse comes later, in
     `signatures.verify_request`, which must then find this same keyId)."""
-    headers = request.headers
-    if "Signature-Input" in headers:
-        match = _RFC9421_KEY_ID.search(headers.get("Signature-Input", ""))
+    if "signature-input" in headers:
+        match = _RFC9421_KEY_ID.search(headers["signature-input"])
     else:
-        match = _CAVAGE_KEY_ID.search(headers.get("Signature", ""))
+        match = _CAVAGE_KEY_ID.search(headers.get("signature", ""))
     if match is None or not match.group(1):
         raise SignatureRejected("no signature with a keyId")
     return match.group(1)
@@ -91,7 +107,8 @@ def _claimed_key_id(request: HttpRequest) -> str:
 def _verify(
     request: HttpRequest, body: bytes | None, *, actor_id: str | None, activity_id: str | None
 ) -> VerifiedSignature[Account]:
-    claimed = _claimed_key_id(request)
+    headers = wire_headers(request)
+    claimed = _claimed_key_id(headers)
     try:
         key_origin = origin_of(claimed)
     except ValueError as exc:
@@ -128,7 +145,7 @@ def _verify(
             method=request.method or "GET",
             path=path,
             query=query,
-            headers=request.headers,
+            headers=headers,
             body=body,
             key_resolver=key_resolver,
             scheme=settings.OURVOICE_SCHEME,

@@ -391,6 +391,25 @@ def test_partial_or_malformed_signature_fetches_no_key(value):
     assert resolver.calls == 0
 
 
+@pytest.mark.parametrize("char", ["\t", "\n", "\x00", "\x1f", "\x7f", "\xa0", "\u2028", "\u3000"])
+def test_key_id_with_whitespace_or_control_characters_fetches_no_key(char):
+    resolver = Forbidden()
+    value = f'keyId="{v.KEY_ID}{char}x",signature="{v.CAVAGE_SIGNATURE}"'
+    with pytest.raises(SignatureMalformed, match="whitespace or control"):
+        _verify({**v.CAVAGE_HEADERS, "Signature": value}, key_resolver=resolver)
+    assert resolver.calls == 0
+
+
+def test_key_id_character_check_refuses_exactly_whitespace_and_controls():
+    """The keyId check (a regex) refuses exactly what `str.isspace()` or a C0/DEL code says."""
+    import sys
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        refused = bool(signatures._KEY_ID_FORBIDDEN.search(char))
+        assert refused == (char.isspace() or code < 0x20 or code == 0x7F), hex(code)
+
+
 def test_node_http_signature_prefix_is_tolerated():
     headers = {**v.CAVAGE_HEADERS, "Signature": "Signature " + v.CAVAGE_HEADERS["Signature"]}
     assert _verify(headers).owner == v.ACTOR

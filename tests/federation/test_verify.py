@@ -83,6 +83,25 @@ def test_wire_target_falls_back_to_the_full_path():
 # --- GET (authorized fetch) ---------------------------------------------------------------------
 
 
+def test_wire_headers_are_djangos_headers_with_lowercased_names():
+    request = RequestFactory().post(
+        "/inbox",
+        data=b"{}",
+        content_type="application/activity+json",
+        HTTP_SIGNATURE='keyId="k",signature="s"',
+        HTTP_X_FORWARDED_FOR="10.0.0.1",
+        HTTP_DIGEST="SHA-256=abc",
+    )
+    request.META["SERVER_SOFTWARE"] = "gunicorn/23"  # not a header
+
+    headers = verify.wire_headers(request)
+
+    assert headers == {name.lower(): value for name, value in request.headers.items()}
+    assert headers["content-type"] == "application/activity+json"
+    assert headers["x-forwarded-for"] == "10.0.0.1"
+    assert "server-software" not in headers
+
+
 def test_signed_get_returns_the_signer(remote):
     remote.serve_actor("alice")
     request = _signed_get("/users/bob", key_id=remote.key_id("alice"))
