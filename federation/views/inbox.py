@@ -38,9 +38,9 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 2048
 #: Seconds a known local inbox owner stays cached in the process.
 LOCAL_INBOX_TTL = 60
-#: The inbox routes (`federation/urls_inbox.py`), which `ourvoice.wsgi` serves without the
-#: middleware stack.
-INBOX_PATH = re.compile(r"/(?:inbox|actor/inbox|users/[^/]+/inbox)")
+#: The inbox routes (`federation/urls_inbox.py`; `username` as its `<str:username>`), which
+#: `ourvoice.wsgi` serves without the middleware stack or URL resolution.
+INBOX_PATH = re.compile(r"/(?:inbox|actor/inbox|users/(?P<username>[^/]+)/inbox)")
 
 _JSON = "application/json"
 

@@ -455,3 +455,61 @@ def test_wsgi_serves_the_inbox_without_middleware_and_the_rest_with_it():
     assert "X-Frame-Options" in headers  # the full stack did
     status, _ = call("POST", "/inbox", host="evil.example")
     assert status.startswith("400")  # DisallowedHost, checked by the view itself
+
+
+def test_wsgi_inbox_routes_personal_inboxes_by_username_without_url_resolution(monkeypatch):
+    """The inbox handler calls the view with the username its path pattern captured, as the
+    URLconf would (a personal inbox of nobody is 404 before the body is even parsed)."""
+    import io
+    import sys
+
+    from django.core import signals
+    from django.db import close_old_connections
+    from django.urls import resolve
+
+    from federation.views import inbox as inbox_view
+    from ourvoice import wsgi
+
+    # As Django's test client does: the handler must not close the test's connection.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    local_account("bob")
+    seen: list[str | None] = []
+    real = inbox_view.inbox
+
+    def spy(request, username=None):
+        seen.append(username)
+        return real(request, username=username)
+
+    monkeypatch.setattr(wsgi, "inbox", spy)
+
+    def post(path: str) -> str:
+        status: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "testserver",
+            "wsgi.input": io.BytesIO(b"not json"),
+            "CONTENT_LENGTH": "8",
+            "CONTENT_TYPE": "application/activity+json",
+            "wsgi.url_scheme": "http",
+            "SCRIPT_NAME": "",
+            "wsgi.errors": sys.stderr,
+        }
+        b"".join(wsgi.application(environ, lambda s, h, e=None: status.append(s)))
+        return status[0]
+
+    try:
+        assert post("/users/bob/inbox").startswith("400")  # bob exists: on to the body
+        assert post("/users/nobody/inbox").startswith("404")
+        assert post("/actor/inbox").startswith("400")
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    assert seen == ["bob", "nobody", None]
+    for path in ("/users/bob/inbox", "/inbox", "/actor/inbox"):  # the same view and arguments
+        match = resolve(path)
+        assert match.func is real
+        assert match.kwargs.get("username") == wsgi.INBOX_PATH.fullmatch(path)["username"]
