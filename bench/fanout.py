@@ -25,8 +25,9 @@ last request the sink saw; CPU ms per delivery (procfs utime+stime) of the worke
 and of this posting process, of the sink separately, and, for context, of all PostgreSQL and
 Redis processes on the (shared) box; and, measured in the same run on the same cores, the
 RSA-2048 signing rate of 2 processes (the floor cost of any delivery) and a bare loop of signed
-httpx POSTs to the same sink from 2 processes, with both ratios. Goal: ≥ 0.25 x the 2-process
-signing rate; floor 0.12 x.
+httpx POSTs to the same sink from 2 processes (the issue's reference), with both ratios, plus,
+for context, the same bare loop over the delivery sender (`federation.transport`). Goal: ≥ 0.25 x
+the 2-process signing rate; floor 0.12 x.
 
 `--kill-worker` runs the same fan-out, SIGKILLs the whole worker (its main process and both
 children) when about a third of the deliveries are in, starts a new worker, triggers the
@@ -552,17 +553,58 @@ def _bare_loop(
                     return count, time.perf_counter() - started, time.process_time() - cpu
 
 
+def _thin_loop(
+    args: tuple[str, str, list[str], bytes, float, float],
+) -> tuple[int, float, float]:
+    """The bare loop over the delivery sender (`federation.transport`) instead of httpx."""
+    import ipaddress
+
+    from federation.signatures import digest_sha256, sign_request
+    from federation.transport import DeliverySender, http_date, target_parse
+
+    pem, key_id, urls, body, seconds, start_at = args
+    digest = digest_sha256(body)
+    targets = [target_parse(url, schemes={"http"}) for url in urls]
+    sender = DeliverySender(allowed_networks=[ipaddress.ip_network("127.0.0.0/8")])
+    _wait_until(start_at)
+    count = 0
+    started, cpu = time.perf_counter(), time.process_time()
+    end = started + seconds
+    while True:
+        for target in targets:
+            headers = sign_request(
+                method="POST",
+                url=target.url,
+                headers={
+                    "Host": target.authority,
+                    "Date": http_date(),
+                    "Digest": digest,
+                    "Content-Type": "application/activity+json",
+                },
+                body=body,
+                key_id=key_id,
+                private_key_pem=pem,
+            )
+            sender.post(target, headers=headers, body=body, max_bytes=64 * 1024)
+            count += 1
+            if count % 50 == 0 and time.perf_counter() >= end:
+                sender.close()
+                return count, time.perf_counter() - started, time.process_time() - cpu
+
+
 @dataclass
 class Calibration:
     sign_rate: float  # signatures/s, 2 processes
     sign_cpu_ms: float  # CPU ms per signature
-    bare_rate: float  # signed POSTs/s, 2 processes
-    bare_cpu_ms: float  # client CPU ms per signed POST
+    bare_rate: float  # signed httpx POSTs/s, 2 processes
+    bare_cpu_ms: float  # client CPU ms per signed httpx POST
+    thin_rate: float  # signed POSTs/s over federation.transport, 2 processes
+    thin_cpu_ms: float  # client CPU ms per signed POST over federation.transport
 
 
 def calibrate(author: object, inboxes: list[str], body: bytes, seconds: float) -> Calibration:
-    """Signing and a bare signed-POST loop on 2 processes started together: rates (sum of the
-    processes' count / elapsed) and CPU per operation."""
+    """Signing and bare signed-POST loops (httpx, and the delivery sender) on 2 processes
+    started together: rates (sum of the processes' count / elapsed) and CPU per operation."""
     pem, key_id = author.private_key_pem, author.key_id  # type: ignore[attr-defined]
     ctx = multiprocessing.get_context("spawn")  # no fork of a process holding DB/broker threads
     bare_urls = []
@@ -578,11 +620,17 @@ def calibrate(author: object, inboxes: list[str], body: bytes, seconds: float) -
         posts = pool.map(
             _bare_loop, [(pem, key_id, half, body, seconds, start_at) for half in halves]
         )
+        start_at = time.time() + 1
+        thin = pool.map(
+            _thin_loop, [(pem, key_id, half, body, seconds, start_at) for half in halves]
+        )
     return Calibration(
         sign_rate=sum(count / elapsed for count, elapsed, _ in signs),
         sign_cpu_ms=1000 * sum(cpu for *_, cpu in signs) / sum(c for c, *_ in signs),
         bare_rate=sum(count / elapsed for count, elapsed, _ in posts),
         bare_cpu_ms=1000 * sum(cpu for *_, cpu in posts) / sum(c for c, *_ in posts),
+        thin_rate=sum(count / elapsed for count, elapsed, _ in thin),
+        thin_cpu_ms=1000 * sum(cpu for *_, cpu in thin) / sum(c for c, *_ in thin),
     )
 
 
@@ -776,6 +824,8 @@ def run(args: argparse.Namespace) -> int:
         bare_rate = (before.bare_rate + after.bare_rate) / 2
         sign_cpu = (before.sign_cpu_ms + after.sign_cpu_ms) / 2
         bare_cpu = (before.bare_cpu_ms + after.bare_cpu_ms) / 2
+        thin_rate = (before.thin_rate + after.thin_rate) / 2
+        thin_cpu = (before.thin_cpu_ms + after.thin_cpu_ms) / 2
 
         delivered = counts["distinct"]
         rate = delivered / t_sink if t_sink > 0 else float("nan")
@@ -855,9 +905,13 @@ def run(args: argparse.Namespace) -> int:
                 f"fan-out): RSA-2048 signing (cavage string + sign) on 2 processes "
                 f"**{sign_rate:,.0f}/s** ({before.sign_rate:,.0f} / {after.sign_rate:,.0f}); "
                 f"bare loop of signed httpx POSTs to the same sink on 2 processes "
-                f"**{bare_rate:,.0f}/s** ({before.bare_rate:,.0f} / {after.bare_rate:,.0f}).",
+                f"**{bare_rate:,.0f}/s** ({before.bare_rate:,.0f} / {after.bare_rate:,.0f}). "
+                f"For context, the same bare loop over the delivery sender "
+                f"(`federation.transport`): {thin_rate:,.0f}/s, {thin_cpu:.3f} ms of client CPU "
+                f"per signed POST ({thin_cpu - sign_cpu:.3f} ms above the signature).",
                 f"- **Ratios: {ratio_sign:.2f} × the signing rate** (goal ≥ 0.25, floor 0.12: "
-                f"{verdict}); {ratio_bare:.2f} × the bare POST loop.",
+                f"{verdict}); {ratio_bare:.2f} × the bare httpx POST loop; "
+                f"{rate / thin_rate:.2f} × the bare loop over the delivery sender.",
             ]
         text = "\n".join(lines)
         print()

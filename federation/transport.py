@@ -67,11 +67,11 @@ WRITE_TIMEOUT = core_http.WRITE_TIMEOUT
 TOTAL_TIMEOUT = core_http.TOTAL_TIMEOUT
 #: Idle pooled sockets are closed after this many seconds (Mastodon's RequestPool: 30 s).
 IDLE_TIMEOUT = 30.0
-#: Most origins with pooled sockets per process (Mastodon: 512 sites); never more than a quarter
-#: of the process's open-file limit.
+#: Most origins with pooled sockets per process (Mastodon: 512 sites); fewer when the process's
+#: open-file limit is low, so idle sockets never take more than a quarter of it.
 MAX_POOLED_HOSTS = 2048
 #: Idle sockets kept per origin (a delivery process sends one request at a time per thread).
-MAX_IDLE_PER_HOST = 4
+MAX_IDLE_PER_HOST = 2
 #: Largest response head (status line and headers) accepted.
 MAX_HEAD_BYTES = 64 * 1024
 #: Parsed inbox URLs kept per process.
