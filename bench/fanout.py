@@ -907,8 +907,8 @@ def run(args: argparse.Namespace) -> int:
                 f"bare loop of signed httpx POSTs to the same sink on 2 processes "
                 f"**{bare_rate:,.0f}/s** ({before.bare_rate:,.0f} / {after.bare_rate:,.0f}). "
                 f"For context, the same bare loop over the delivery sender "
-                f"(`federation.transport`): {thin_rate:,.0f}/s, {thin_cpu:.3f} ms of client CPU "
-                f"per signed POST ({thin_cpu - sign_cpu:.3f} ms above the signature).",
+                f"(`federation.transport`): {thin_rate:,.0f}/s ({before.thin_rate:,.0f} / "
+                f"{after.thin_rate:,.0f}), {thin_cpu:.3f} ms of client CPU per signed POST.",
                 f"- **Ratios: {ratio_sign:.2f} × the signing rate** (goal ≥ 0.25, floor 0.12: "
                 f"{verdict}); {ratio_bare:.2f} × the bare httpx POST loop; "
                 f"{rate / thin_rate:.2f} × the bare loop over the delivery sender.",
