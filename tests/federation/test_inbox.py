@@ -343,18 +343,89 @@ def test_inbox_item_store_does_not_retry_inside_a_transaction(db):
 
 
 @pytest.mark.postgres
-def test_inbox_item_store_prepares_its_statement_once_per_connection(db):
-    """Only this statement is prepared: Django's own queries keep psycopg's prepares off."""
+def test_inbox_item_store_in_a_transaction_prepares_its_statement_once(db):
+    """In a transaction (here the test's) psycopg's cursor runs it: only this statement is
+    prepared, and Django's own queries keep psycopg's prepares off."""
     from django.db import connection
 
     for number in range(3):
         assert processing.inbox_item_store(**_store_kwargs(number)) is True
+    assert processing.inbox_item_store(**_store_kwargs(0)) is False
     rows = connection.connection.execute(
         "SELECT statement FROM pg_prepared_statements WHERE NOT from_sql"
     ).fetchall()
     assert len(rows) == 1
     assert "federation_inboxitem" in rows[0][0]
     assert connection.connection.prepare_threshold is None  # restored for everything else
+    assert InboxItem.objects.count() == 3
+
+
+def _prepared_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE NOT from_sql ORDER BY name")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_inbox_item_store_in_autocommit_runs_its_own_prepared_statement():
+    """The inbox's path (autocommit): one named statement per connection, run through libpq;
+    replays store nothing; the query still shows in Django's query log."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert processing.inbox_item_store(**_store_kwargs(1)) is True
+        assert processing.inbox_item_store(**_store_kwargs(2)) is True
+        assert processing.inbox_item_store(**_store_kwargs(1)) is False
+
+    assert _prepared_statements() == ["ov_inbox_item_store"]
+    assert len(ctx.captured_queries) == 3
+    assert all(q["sql"].lstrip().startswith("INSERT INTO") for q in ctx.captured_queries)
+    item = InboxItem.objects.get(activity_id="https://remote.example/a/2")
+    assert item.body == {"id": "https://remote.example/a/2", "type": "Like"}
+    assert item.activity_type == "Like"
+    assert item.actor_uri == "https://remote.example/users/alice"
+    assert item.key_id == "https://remote.example/users/alice#main-key"
+    assert item.state == InboxItem.State.PENDING
+    assert item.attempts == 0
+    assert abs((timezone.now() - item.received_at).total_seconds()) < 60
+    assert InboxItem.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_inbox_item_store_prepares_again_when_the_statement_was_deallocated():
+    from django.db import connection
+
+    assert processing.inbox_item_store(**_store_kwargs(1)) is True
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
+
+    assert processing.inbox_item_store(**_store_kwargs(2)) is True
+    assert InboxItem.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("activity_id", "https://remote.example/a/\x00x"),  # libpq would cut it at the NUL
+        ("body", b'{"id": "https://remote.example/a/1", "content": "\\u0000"}'),  # jsonb refuses
+    ],
+)
+def test_inbox_item_store_in_autocommit_refuses_what_the_columns_cannot_hold(field, value):
+    from django.db import DataError
+
+    kwargs = {**_store_kwargs(1), field: value}
+    with pytest.raises(DataError):
+        processing.inbox_item_store(**kwargs)
+    assert InboxItem.objects.count() == 0
+    assert processing.inbox_item_store(**_store_kwargs(2)) is True  # the connection still works
 
 
 # --- Hot path: cached keys, no middleware, unavailable domains ----------------------------------
