@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 
 import pytest
@@ -108,6 +109,26 @@ def test_the_number_of_pooled_hosts_is_bounded():
         post(client, f"http://h2.test:{server.port}/")  # still pooled
         assert server.connections == 4
     client.close()
+
+
+def test_threads_share_the_pool_and_idle_sockets_per_origin_are_bounded(sender):
+    """Three threads at once need three sockets; only MAX_IDLE_PER_HOST stay pooled."""
+    with LoopbackServer(respond=lambda r: Reply(hang=0.3)) as server:
+        url = f"http://peer.test:{server.port}/inbox"
+        results: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(post(sender, url))) for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results == [202, 202, 202]
+        assert server.connections == 3
+        assert sender.idle_connections() == transport.MAX_IDLE_PER_HOST == 2
+        assert server.wait_closed(1)  # the extra socket was closed, not leaked
+        assert [post(sender, url) for _ in range(4)] == [202] * 4
+        assert server.connections == 3
 
 
 def test_idle_connections_are_closed_after_the_idle_timeout():
