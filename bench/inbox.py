@@ -880,9 +880,10 @@ def main() -> None:
         raise SystemExit("--generator wrk: wrk is not installed (apt-get install -y wrk)")
     use_wrk = WRK is not None and args.generator != "python"
     if not use_wrk:
+        why = "wrk not found (apt-get install -y wrk)" if WRK is None else "--generator python"
         print(
-            "NOTE: wrk not found (apt-get install -y wrk): the Python asyncio generator runs "
-            "instead; it shares the 2 cores and its own CPU inflates latencies.",
+            f"NOTE: {why}: the Python asyncio generator runs instead; it shares the 2 cores and "
+            "its own CPU inflates latencies.",
             flush=True,
         )
     post_phase = wrk_post_all if use_wrk else python_post_all
@@ -987,8 +988,9 @@ def main() -> None:
         )
     else:
         generator = (
-            "the Python asyncio client of `bench/inbox.py` (**wrk was not installed**; latency "
-            "includes the client's own scheduling on the shared cores)"
+            "the Python asyncio client of `bench/inbox.py` (**not wrk**: "
+            + ("wrk was not installed" if WRK is None else "`--generator python`")
+            + "; latency includes the client's own scheduling on the shared cores)"
         )
     gen_cpu = res64.generator_cpu_s / max(1, res64.sent) * 1000
     lines = [
