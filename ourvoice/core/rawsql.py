@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 
@@ -45,20 +45,21 @@ def prepared_cursor() -> Iterator[Any]:
     PostgreSQL may keep prepared; a plain `connection.cursor()` on other databases, and while
     queries are logged (debug, tests counting queries), since a prepared execution leaves no
     SQL text for the log."""
-    if connection.vendor != "postgresql" or connection.queries_logged:
-        with connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` is a context-local lookup
+    if db.vendor != "postgresql" or db.queries_logged:
+        with db.cursor() as cursor:
             yield cursor
         return
-    connection.ensure_connection()
-    pg = connection.connection
+    db.ensure_connection()
+    pg = db.connection
     if pg.prepare_threshold is None:
         # Django turns psycopg's preparing off (None) for poolers' sake, which also refuses an
         # explicit `prepare=True`. A threshold no statement reaches keeps automatic preparing
         # off for every other cursor (Django's client-side cursors never prepare anyway).
         pg.prepare_threshold = 2**31 - 1
-    with connection.wrap_database_errors:
+    with db.wrap_database_errors:
         raw = _preparing_cursor_class()(pg)
-    cursor = connection._prepare_cursor(raw)
+    cursor = db._prepare_cursor(raw)
     try:
         yield cursor
     finally:
@@ -98,12 +99,13 @@ class ModelColumns:
         """The model instance for these column values (None for an outer join's empty side)."""
         if values[0] is None:
             return None
+        db = connections[DEFAULT_DB_ALIAS]
         converted = []
         for (col, converters), value in zip(self.converters, values, strict=True):
             for converter in converters:
-                value = converter(value, col, connection)
+                value = converter(value, col, db)
             converted.append(value)
-        return self.model.from_db(connection.alias, list(self.attnames), converted)
+        return self.model.from_db(DEFAULT_DB_ALIAS, list(self.attnames), converted)
 
 
 @cache
