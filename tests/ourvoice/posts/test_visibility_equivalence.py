@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from ourvoice.accounts.models import Account, AccountDomainBlock, Block, Follow
-from ourvoice.posts.models import Mention, Post, Visibility
 from ourvoice.core.errors import NotFound
+from ourvoice.posts.models import Mention, Post, Visibility
 from ourvoice.posts.selectors import post_get_visible_to, post_visible_to, posts_visible_q
 from tests.factories import RemoteAccountFactory, local_account
 
