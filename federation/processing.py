@@ -32,6 +32,7 @@ from federation.inbound.errors import Ignore
 from federation.models import InboxItem
 from ourvoice.accounts.models import Account
 from ourvoice.core.ids import snowflake_id
+from ourvoice.core.rawsql import prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -123,32 +124,18 @@ def _pg_insert(params: list[Any]) -> bool:
     connection.validate_no_broken_transaction()
     start = time.monotonic()
     raw_connection = connection.connection
-    if raw_connection.autocommit and not connection.in_atomic_block:
-        stored = _pg_insert_libpq(raw_connection.pgconn, params)
-    else:
-        stored = _pg_insert_cursor(raw_connection, params)
+    if not raw_connection.autocommit or connection.in_atomic_block:
+        # Inside a transaction (tests, a caller's atomic block): psycopg keeps managing the
+        # transaction; the statement is prepared all the same (and logged by Django's cursor).
+        with prepared_cursor() as cursor:
+            cursor.execute(_PG_INSERT_SQL, params)
+            return cursor.rowcount > 0
+    stored = _pg_insert_libpq(raw_connection.pgconn, params)
     if connection.queries_logged:  # what Django's debug cursor records (DEBUG, query counts)
         connection.queries_log.append(
             {"sql": _PG_INSERT_SQL, "time": f"{time.monotonic() - start:.3f}"}
         )
     return stored
-
-
-def _pg_insert_cursor(raw_connection: Any, params: list[Any]) -> bool:
-    """Inside a transaction (tests, a caller's atomic block): psycopg's own cursor, so psycopg
-    keeps managing the transaction; prepared all the same."""
-    # Django turns psycopg's automatic prepares off for the whole connection (for poolers that
-    # cannot keep them); this statement opts in alone, on a server-side-binding cursor (Django's
-    # are client-side and never prepare). Prepared, PostgreSQL spends about half the CPU on it:
-    # no parse and plan per request.
-    threshold = raw_connection.prepare_threshold
-    raw_connection.prepare_threshold = 0
-    try:
-        with connection.wrap_database_errors, psycopg.Cursor(raw_connection) as cursor:
-            cursor.execute(_PG_INSERT_SQL, params)
-            return cursor.rowcount > 0
-    finally:
-        raw_connection.prepare_threshold = threshold
 
 
 #: The name of the prepared INSERT on each connection (the autocommit fast path).

@@ -7,7 +7,8 @@ into model instances with the same converters the ORM applies, so callers get or
 objects. Use them only where a profile shows the ORM's compile cost; everything else stays ORM.
 
 On PostgreSQL they run on a server-side-binding cursor that prepares every statement
-(`prepared_cursor`): psycopg prepares it once per connection and PostgreSQL stops planning it
+(`prepared_cursor`, also used by deliveries and the inbox INSERT): psycopg prepares it once
+per connection and PostgreSQL stops planning it
 on every execution (planning the vote path's statements cost more than executing them).
 Django's own queries keep client-side binding and no prepares (its default). Behind a
 transaction-pooling PgBouncer, use PgBouncer ≥ 1.21 with `max_prepared_statements` set.
@@ -21,22 +22,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
-
-
-@cache
-def _preparing_cursor_class() -> type:
-    import psycopg
-
-    class PreparingCursor(psycopg.Cursor):
-        """Server-side binding; every statement prepared once per connection."""
-
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            kwargs["prepare"] = True
-            return super().execute(query, params, **kwargs)
-
-    return PreparingCursor
 
 
 @contextmanager
@@ -52,18 +40,21 @@ def prepared_cursor() -> Iterator[Any]:
         return
     db.ensure_connection()
     pg = db.connection
-    if pg.prepare_threshold is None:
-        # Django turns psycopg's preparing off (None) for poolers' sake, which also refuses an
-        # explicit `prepare=True`. A threshold no statement reaches keeps automatic preparing
-        # off for every other cursor (Django's client-side cursors never prepare anyway).
-        pg.prepare_threshold = 2**31 - 1
-    with db.wrap_database_errors:
-        raw = _preparing_cursor_class()(pg)
-    cursor = db._prepare_cursor(raw)
+    # Django turns psycopg's prepares off for the whole connection (None, for poolers' sake);
+    # a threshold of 0 while this server-side-binding cursor runs prepares its statements only
+    # (Django's own cursors are client-side and never prepare).
+    threshold = pg.prepare_threshold
+    pg.prepare_threshold = 0
     try:
-        yield cursor
+        with db.wrap_database_errors:
+            raw = psycopg.Cursor(pg)
+        cursor = db._prepare_cursor(raw)
+        try:
+            yield cursor
+        finally:
+            cursor.close()
     finally:
-        cursor.close()
+        pg.prepare_threshold = threshold
 
 
 def fetchone(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:
