@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import Protocol
 
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, When
 from django.db.models.functions import Length, TruncDate
@@ -53,17 +52,19 @@ def posts_visible_q(viewer: Account | None) -> Q:
     return ((base & readable) | own_archive) & ~Exists(blocked) & ~Exists(domain_blocked)
 
 
-class _Relations(Protocol):
+@dataclass(frozen=True)
+class _Relations:
     """What the post's own fields cannot tell about a signed-in viewer and its author."""
 
-    def follows(self) -> bool: ...  # an accepted follow of the author
-    def mentioned(self) -> bool: ...
-    def blocked(self) -> bool: ...  # a block either way
-    def domain_blocked(self) -> bool: ...  # the viewer blocked the author's domain
+    follows: bool  # an accepted follow of the author
+    mentioned: bool
+    blocked: bool  # a block either way
+    domain_blocked: bool  # the viewer blocked the author's domain
 
 
-def _visible(viewer: Account | None, post: Post, relations: _Relations) -> bool:
-    """The rule of `posts_visible_q` for one post loaded with its author."""
+def _visible(viewer: Account | None, post: Post, relations: Callable[[], _Relations]) -> bool:
+    """The rule of `posts_visible_q` for one post loaded with its author; `relations` is asked
+    only when the post's own fields do not decide."""
     author = post.author
     own = viewer is not None and post.author_id == viewer.pk
     if own and post.state == Post.State.ARCHIVED:
@@ -74,74 +75,59 @@ def _visible(viewer: Account | None, post: Post, relations: _Relations) -> bool:
         return post.visibility in _OPEN_VISIBILITIES
     if own:
         return True
+    known = relations()
     if post.visibility == Visibility.PRIVATE:
-        readable = relations.follows() or relations.mentioned()
+        readable = known.follows or known.mentioned
     elif post.visibility == Visibility.DIRECT:
-        readable = relations.mentioned()
+        readable = known.mentioned
     else:
         readable = post.visibility in _OPEN_VISIBILITIES
-    return readable and not relations.blocked() and not relations.domain_blocked()
+    return readable and not known.blocked and not known.domain_blocked
 
 
-@dataclass(frozen=True)
-class _AskedRelations:
-    """Relations asked from the database one at a time, only when the rule needs them."""
-
-    viewer: Account
-    post: Post
-
-    def follows(self) -> bool:
-        return Follow.objects.filter(
-            follower=self.viewer, target_id=self.post.author_id, state=Follow.State.ACCEPTED
-        ).exists()
-
-    def mentioned(self) -> bool:
-        return Mention.objects.filter(post=self.post, account=self.viewer).exists()
-
-    def blocked(self) -> bool:
-        author_id, viewer = self.post.author_id, self.viewer
-        return Block.objects.filter(
-            Q(account=viewer, target_id=author_id) | Q(account_id=author_id, target=viewer)
-        ).exists()
-
-    def domain_blocked(self) -> bool:
-        domain = self.post.author.domain
-        return AccountDomainBlock.objects.filter(account=self.viewer, domain=domain).exists()
+@cache
+def _relations_sql() -> str:
+    """The four relations of `_visible` as columns over `p` (the post) and `a` (its author)."""
+    follow, mention = quoted_table(Follow), quoted_table(Mention)
+    block, domain_block = quoted_table(Block), quoted_table(AccountDomainBlock)
+    return (
+        f"EXISTS (SELECT 1 FROM {follow} f WHERE f.follower_id = %(viewer)s"
+        f" AND f.target_id = p.author_id AND f.state = '{Follow.State.ACCEPTED}')"
+        f", EXISTS (SELECT 1 FROM {mention} m WHERE m.post_id = p.id"
+        " AND m.account_id = %(viewer)s)"
+        f", EXISTS (SELECT 1 FROM {block} b WHERE (b.account_id = %(viewer)s"
+        " AND b.target_id = p.author_id) OR (b.account_id = p.author_id"
+        " AND b.target_id = %(viewer)s))"
+        f", EXISTS (SELECT 1 FROM {domain_block} d WHERE d.account_id = %(viewer)s"
+        " AND d.domain = a.domain)"
+    )
 
 
-@dataclass(frozen=True)
-class _KnownRelations:
-    """Relations read together with the post (`post_get_visible_to`)."""
-
-    follows_: bool
-    mentioned_: bool
-    blocked_: bool
-    domain_blocked_: bool
-
-    def follows(self) -> bool:
-        return self.follows_
-
-    def mentioned(self) -> bool:
-        return self.mentioned_
-
-    def blocked(self) -> bool:
-        return self.blocked_
-
-    def domain_blocked(self) -> bool:
-        return self.domain_blocked_
+def _from_post_and_author() -> str:
+    return (
+        f" FROM {quoted_table(Post)} p JOIN {quoted_table(Account)} a ON a.id = p.author_id"
+        " WHERE p.id = %(post)s"
+    )
 
 
 def post_visible_to(*, viewer: Account | None, post: Post) -> bool:
     """The rule of `posts_visible_q` for one post already loaded with its author.
 
-    Checks the post's own fields in Python and asks the database only what they cannot tell
-    (an accepted follow, a mention, a block either way, a domain block): cheaper than compiling
-    the full visibility query for a single row. Kept equal to `posts_visible_q` by a test that
-    compares both over every combination of viewer relation, visibility and state.
+    Checks the post's own fields in Python and asks the database, in one statement, only what
+    they cannot tell (an accepted follow, a mention, a block either way, a domain block):
+    cheaper than compiling the full visibility query for a single row. Kept equal to
+    `posts_visible_q` by a test that compares both over every combination of viewer relation,
+    visibility and state.
     """
-    if viewer is None:
-        return _visible(None, post, _KnownRelations(False, False, False, False))
-    return _visible(viewer, post, _AskedRelations(viewer, post))
+
+    def relations() -> _Relations:
+        sql = f"SELECT {_relations_sql()}{_from_post_and_author()}"
+        row = rawsql.fetchone(sql, {"post": post.pk, "viewer": viewer.pk if viewer else None})
+        if row is None:  # the row is gone since the post was loaded: nothing to read
+            return _Relations(follows=False, mentioned=False, blocked=True, domain_blocked=False)
+        return _Relations(*(bool(v) for v in row))
+
+    return _visible(viewer, post, relations)
 
 
 @cache
@@ -152,25 +138,8 @@ def _post_lookup_sql(with_viewer: bool) -> tuple[str, tuple[ModelColumns, ModelC
     than compiled by the ORM each time.
     """
     post, author = model_columns(Post, "p"), model_columns(Account, "a")
-    relations = ""
-    if with_viewer:
-        follow, mention = quoted_table(Follow), quoted_table(Mention)
-        block, domain_block = quoted_table(Block), quoted_table(AccountDomainBlock)
-        relations = (
-            f", EXISTS (SELECT 1 FROM {follow} f WHERE f.follower_id = %(viewer)s"
-            f" AND f.target_id = p.author_id AND f.state = '{Follow.State.ACCEPTED}')"
-            f", EXISTS (SELECT 1 FROM {mention} m WHERE m.post_id = p.id"
-            " AND m.account_id = %(viewer)s)"
-            f", EXISTS (SELECT 1 FROM {block} b WHERE (b.account_id = %(viewer)s"
-            " AND b.target_id = p.author_id) OR (b.account_id = p.author_id"
-            " AND b.target_id = %(viewer)s))"
-            f", EXISTS (SELECT 1 FROM {domain_block} d WHERE d.account_id = %(viewer)s"
-            " AND d.domain = a.domain)"
-        )
-    sql = (
-        f"SELECT {post.select}, {author.select}{relations} FROM {quoted_table(Post)} p"
-        f" JOIN {quoted_table(Account)} a ON a.id = p.author_id WHERE p.id = %(post)s"
-    )
+    relations = f", {_relations_sql()}" if with_viewer else ""
+    sql = f"SELECT {post.select}, {author.select}{relations}{_from_post_and_author()}"
     return sql, (post, author)
 
 
@@ -191,8 +160,7 @@ def post_get_visible_to(*, viewer: Account | None, post_id: int | str) -> Post:
     (post, author), end = split_row(row, *layout)
     assert isinstance(post, Post)
     post._state.fields_cache["author"] = author
-    known = _KnownRelations(*(bool(v) for v in row[end:])) if viewer is not None else None
-    if not _visible(viewer, post, known or _KnownRelations(False, False, False, False)):
+    if not _visible(viewer, post, lambda: _Relations(*(bool(v) for v in row[end:]))):
         raise NotFound("Record not found")
     return post
 
