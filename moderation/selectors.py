@@ -170,14 +170,9 @@ def domain_tier(domain: str) -> tuple[str | None, datetime | None]:
     return (tier or None), first_seen
 
 
-def voter_facts(
-    *, voter: Account, author_id: int, now: datetime, interacted: bool | None = None
-) -> rule.VoterFacts:
-    """What the rule needs to weigh a vote by `voter` cast at `now` on a post by `author_id`.
-
-    `interacted`: `prior_interaction` when the caller read it already (`vote_context`)."""
-    if interacted is None:
-        interacted = prior_interaction(voter=voter, author=author_id, now=now)
+def voter_facts(*, voter: Account, now: datetime, interacted: bool) -> rule.VoterFacts:
+    """What the rule needs to weigh a vote by `voter` cast at `now`; `interacted` is the
+    voter's prior interaction with the post's author (read by `vote_context`)."""
     if voter.local:
         return rule.VoterFacts(
             is_local=True,

@@ -647,9 +647,7 @@ def _vote_cast(
         comment=comment,
         content_version=content_version,
         uri="",
-        facts=lambda interacted: selectors.voter_facts(
-            voter=voter, author_id=post.author_id, now=now, interacted=interacted
-        ),
+        facts=lambda interacted: selectors.voter_facts(voter=voter, now=now, interacted=interacted),
         now=now,
         actor_label=_actor_label(voter),
     )
@@ -696,9 +694,7 @@ def vote_receive_remote(
         comment=comment,
         content_version=(content_version or "")[:80],
         uri=uri,
-        facts=lambda interacted: selectors.voter_facts(
-            voter=voter, author_id=post.author_id, now=now, interacted=interacted
-        ),
+        facts=lambda interacted: selectors.voter_facts(voter=voter, now=now, interacted=interacted),
         now=now,
         actor_label=_actor_label(voter),
     )

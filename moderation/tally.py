@@ -248,10 +248,10 @@ def tally_record(case: Case, delta: Sums, *, new_case: bool = False) -> Sums:
     (which already holds the change); a change that lowers any sum deletes the key as
     `tally_apply` does and answers the sums from PostgreSQL.
     """
-    key = tally_key(case)
     if min(delta.as_dict().values()) < 0:
-        _backend().delete(key)
+        tally_apply(case, delta)  # deletes the key
         return sums_from_db(case)
+    key = tally_key(case)
     if new_case:
         _backend().put(key, delta)
         return delta

@@ -29,13 +29,9 @@ PLAIN_VOTE_MAX = 5
 
 
 @pytest.fixture(autouse=True)
-def _knobs(settings):
-    settings.MODERATION_REMOVAL_THRESHOLD = 100.0
+def _knobs(small_moderation_rule, settings):
+    settings.MODERATION_REMOVAL_THRESHOLD = 100.0  # no vote here can pass the rule
     settings.MODERATION_MIN_DISTINCT_VOTERS = 5
-    settings.MODERATION_MIN_ACCOUNT_AGE_DAYS = 0
-    settings.MODERATION_AGE_RAMP_DAYS = 0
-    settings.MODERATION_GRACE_SECONDS = 0
-    settings.MODERATION_BURST_FRACTION = 0
     settings.MODERATION_VOTES_PER_DAY = 0
 
 

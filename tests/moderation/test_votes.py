@@ -130,7 +130,7 @@ def test_late_votes_are_recorded_not_counted(post):
         content_version="",
         uri="",
         facts=lambda interacted: services.selectors.voter_facts(
-            voter=late, author_id=post.author_id, now=timezone.now(), interacted=interacted
+            voter=late, now=timezone.now(), interacted=interacted
         ),
         now=timezone.now(),
         actor_label="test",
