@@ -204,7 +204,8 @@ class Vote(models.Model):
     reason_code = models.CharField(max_length=32, blank=True, default="other")
     comment = models.TextField(blank=True, default="", max_length=500)
     #: ActivityPub id of the vote (ours for local votes, the remote ModerationVote id).
-    uri = models.URLField(max_length=2048, unique=True)
+    #: Unique by the `vote_uri_unique` constraint (a plain btree: no LIKE lookups on it).
+    uri = models.URLField(max_length=2048)
     #: The content version the voter saw ("sha256:<hex>").
     content_version = models.CharField(max_length=80, blank=True, default="")
     rule_version = models.CharField(max_length=16)
@@ -234,7 +235,8 @@ class Vote(models.Model):
                 fields=["case", "voter_key"],
                 condition=models.Q(active=True),
                 name="vote_one_active_per_voter",
-            )
+            ),
+            models.UniqueConstraint(fields=["uri"], name="vote_uri_unique"),
         ]
         indexes = [
             models.Index(fields=["voter", "-cast_at"], name="vote_voter_cast"),
@@ -307,7 +309,9 @@ class AuditEvent(models.Model):
     rule_version = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    #: Not indexed: nothing looks an event up by its hash (chains are read by case and seq),
+    #: and (case, seq) is unique already, which the hashed document includes.
+    hash = models.CharField(max_length=64)
 
     class Meta:
         constraints = [

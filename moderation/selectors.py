@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from federation.models import Instance
@@ -110,54 +111,130 @@ class VoteContext:
     votes_since: int | None
 
 
-@cache
-def _vote_context_sql(with_quota: bool) -> tuple[str, ModelColumns]:
-    vote, votes = model_columns(Vote, "v"), quoted_table(Vote)
+@dataclass(frozen=True)
+class VoteContextQuery:
+    """Who is about to vote on which author's post: what `vote_context` needs to know."""
+
+    voter_key: str
+    voter_id: int
+    author_id: int
+    now: datetime
+    #: Count the voter's local votes since then (the daily quota); None: do not count.
+    quota_since: datetime | None = None
+
+    def params(self) -> dict[str, object]:
+        params = _interaction_params(self.voter_id, self.author_id, self.now)
+        params.update(key=self.voter_key, quota_since=self.quota_since)
+        return params
+
+
+def _vote_context_columns(with_quota: bool, case_ref: str) -> str:
+    """The context's columns after the vote's: audit head (seq, hash), prior interaction and
+    the quota count, for the case whose id is `case_ref` (a parameter or a column)."""
     quota = (
-        f"(SELECT count(*) FROM {votes} q WHERE q.voter_id = %(a)s"
+        f"(SELECT count(*) FROM {quoted_table(Vote)} q WHERE q.voter_id = %(a)s"
         f" AND q.source = '{Vote.Source.LOCAL}' AND q.cast_at >= %(quota_since)s)"
         if with_quota
         else "NULL"
     )
     head = (
-        f"(SELECT e.{{}} FROM {quoted_table(AuditEvent)} e WHERE e.case_id = %(case)s"
+        f"(SELECT e.{{}} FROM {quoted_table(AuditEvent)} e WHERE e.case_id = {case_ref}"
         " ORDER BY e.seq DESC LIMIT 1)"
     )
+    return f"{head.format('seq')}, {head.format('hash')}, {_prior_interaction_expr()}, {quota}"
+
+
+@cache
+def _vote_context_sql(with_quota: bool) -> tuple[str, ModelColumns]:
+    vote = model_columns(Vote, "v")
     # At most one active vote per (case, voter): a unique partial index guarantees it.
     sql = (
-        f"SELECT {vote.select}, {head.format('seq')}, {head.format('hash')},"
-        f" {_prior_interaction_expr()}, {quota}"
-        f" FROM (SELECT 1 AS one) one LEFT JOIN {votes} v ON v.case_id = %(case)s"
+        f"SELECT {vote.select}, {_vote_context_columns(with_quota, '%(case)s')}"
+        f" FROM (SELECT 1 AS one) one LEFT JOIN {quoted_table(Vote)} v ON v.case_id = %(case)s"
         " AND v.voter_key = %(key)s AND v.active"
     )
     return sql, vote
 
 
-def vote_context(
-    *,
-    case: Case,
-    voter_key: str,
-    voter_id: int,
-    author_id: int,
-    now: datetime,
-    quota_since: datetime | None = None,
-) -> VoteContext:
-    """The voter's active vote, the audit chain's head, prior interaction and (optionally) the
-    voter's recent vote count, in one statement. Call with the case row locked, so the head and
-    the previous vote are those the next write builds on."""
-    sql, layout = _vote_context_sql(quota_since is not None)
-    params = _interaction_params(voter_id, author_id, now)
-    params.update(case=case.pk, key=voter_key, quota_since=quota_since)
-    row = rawsql.fetchone(sql, params)
-    assert row is not None
-    (previous,), end = split_row(row, layout)
-    seq, head_hash, interacted, votes_since = row[end:]
+def _context_from_row(row: tuple, start: int, layout: ModelColumns) -> VoteContext:
+    (previous,), end = split_row(row[start:], layout)
+    seq, head_hash, interacted, votes_since = row[start + end :]
     return VoteContext(
         previous=previous,  # type: ignore[arg-type]
         audit_head=(seq, head_hash) if seq is not None else None,
         prior_interaction=bool(interacted),
         votes_since=votes_since,
     )
+
+
+def vote_context(*, case: Case, query: VoteContextQuery) -> VoteContext:
+    """The voter's active vote, the audit chain's head, prior interaction and (optionally) the
+    voter's recent vote count, in one statement. Call with the case row locked, so the head and
+    the previous vote are those the next write builds on."""
+    sql, layout = _vote_context_sql(query.quota_since is not None)
+    params = query.params()
+    params["case"] = case.pk
+    row = rawsql.fetchone(sql, params)
+    assert row is not None
+    return _context_from_row(row, 0, layout)
+
+
+def _live_states() -> str:
+    return ", ".join(f"'{state}'" for state in Case.LIVE_STATES)
+
+
+@cache
+def _case_live_locked_sql() -> tuple[str, ModelColumns]:
+    case = model_columns(Case, "c")
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {case.select} FROM {quoted_table(Case)} c WHERE c.post_id = %s"
+        f" AND c.state IN ({_live_states()}) ORDER BY c.id LIMIT 1{lock}"
+    )
+    return sql, case
+
+
+def case_live_locked(*, post_id: int) -> Case | None:
+    """The post's live case, row-locked (one prebuilt statement). Inside a transaction."""
+    sql, layout = _case_live_locked_sql()
+    row = rawsql.fetchone(sql, [post_id])
+    return layout.instance(row) if row is not None else None  # type: ignore[return-value]
+
+
+@cache
+def _case_try_lock_with_context_sql(with_quota: bool) -> tuple[str, ModelColumns, ModelColumns]:
+    case, vote = model_columns(Case, "c"), model_columns(Vote, "v")
+    sql = (
+        f"SELECT {case.select}, {vote.select}, {_vote_context_columns(with_quota, 'c.id')}"
+        f" FROM {quoted_table(Case)} c LEFT JOIN {quoted_table(Vote)} v ON v.case_id = c.id"
+        " AND v.voter_key = %(key)s AND v.active"
+        f" WHERE c.post_id = %(post)s AND c.state IN ({_live_states()}) ORDER BY c.id LIMIT 1"
+        " FOR UPDATE OF c SKIP LOCKED"
+    )
+    return sql, case, vote
+
+
+def case_live_try_lock_with_context(
+    *, post_id: int, query: VoteContextQuery
+) -> tuple[Case, VoteContext] | None:
+    """The post's live case, locked, with the vote context, in one statement: the hot path of
+    every vote on a case that exists (PostgreSQL only; inside a transaction).
+
+    None when the post has no live case or another transaction holds the case's lock (then
+    lock with `case_live_locked` and read `vote_context` after it). Optimistic: the context
+    comes from the statement's snapshot, so a writer that commits between that snapshot and
+    the lock leaves it stale. Such a stale audit head or previous vote makes the vote's write
+    break a unique index (`audit_case_seq`, `vote_one_active_per_voter`), and the vote service
+    then starts over on the locking path.
+    """
+    sql, case_layout, vote_layout = _case_try_lock_with_context_sql(query.quota_since is not None)
+    params = query.params()
+    params["post"] = post_id
+    row = rawsql.fetchone(sql, params)
+    if row is None:
+        return None
+    case = case_layout.instance(row[: len(case_layout)])
+    return case, _context_from_row(row, len(case_layout), vote_layout)  # type: ignore[return-value]
 
 
 def domain_tier(domain: str) -> tuple[str | None, datetime | None]:

@@ -45,7 +45,7 @@ from ourvoice.core.errors import Conflict, Invalid, LimitReached, NotAllowed, No
 from ourvoice.core.html import html_to_text
 from ourvoice.core.models import InstanceRule
 from ourvoice.core.outbox import outbox_record
-from ourvoice.core.rawsql import ModelColumns, insert_statement, model_columns, quoted_table
+from ourvoice.core.rawsql import insert_statement, quoted_table
 from ourvoice.notifications.models import Notification
 from ourvoice.notifications.services import notification_create
 from ourvoice.posts.models import Post, Visibility
@@ -330,29 +330,10 @@ def _scope_for(post: Post) -> str:
     return Case.Scope.REMOTE
 
 
-@cache
-def _case_live_locked_sql() -> tuple[str, ModelColumns]:
-    case = model_columns(Case, "c")
-    states = ", ".join(f"'{state}'" for state in Case.LIVE_STATES)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = (
-        f"SELECT {case.select} FROM {quoted_table(Case)} c WHERE c.post_id = %s"
-        f" AND c.state IN ({states}) ORDER BY c.id LIMIT 1{lock}"
-    )
-    return sql, case
-
-
-def _case_live_locked(post_id: int) -> Case | None:
-    """The post's live case, row-locked (one prebuilt statement: every vote runs it)."""
-    sql, layout = _case_live_locked_sql()
-    row = rawsql.fetchone(sql, [post_id])
-    return layout.instance(row) if row is not None else None  # type: ignore[return-value]
-
-
 def _case_open_or_get(post: Post, *, now: datetime) -> tuple[Case, bool]:
     """The post's live case, created if there is none; returns (case locked, created)."""
     for _ in range(3):
-        found = _case_live_locked(post.pk)
+        found = selectors.case_live_locked(post_id=post.pk)
         if found is not None:
             return found, False
         if not Post.objects.filter(pk=post.pk, state=Post.State.ACTIVE).exists():
@@ -402,27 +383,24 @@ def _record_vote(
     actor_label: str,
     new_case: bool = False,
     daily_quota: int = 0,
+    context: selectors.VoteContext | None = None,
 ) -> Vote:
     """Store one vote on a locked case (replacing the voter's active one) and maybe decide.
 
     `facts(prior_interaction)` gives the voter's facts for the rule; `new_case`: the case was
     opened by this transaction (so it holds no vote yet); `daily_quota`: refuse (LimitReached)
-    a voter who cast that many local votes in the last day (0: no quota).
+    a voter who cast that many local votes in the last day (0: no quota); `context`: the vote
+    context when the caller read it with the lock (`selectors.case_live_try_lock_with_context`).
 
     The hot path of every vote: one statement reads the voter's previous vote, the audit
-    chain's head and the voter's history with the author (`selectors.vote_context`), one
-    statement writes the vote, its audit event and the case's `last_vote_at`, and one Redis
-    round trip updates the running sums.
+    chain's head and the voter's history with the author (`selectors.vote_context`, or the
+    statement that locked the case), one statement writes the vote, its audit event and the
+    case's `last_vote_at`, and one Redis round trip updates the running sums.
     """
     config = selectors.rule_config()
-    context = selectors.vote_context(
-        case=case,
-        voter_key=voter_key,
-        voter_id=voter.pk,
-        author_id=post.author_id,
-        now=now,
-        quota_since=now - timedelta(days=1) if daily_quota else None,
-    )
+    if context is None:
+        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
+        context = selectors.vote_context(case=case, query=query)
     if daily_quota and (context.votes_since or 0) >= daily_quota:
         raise LimitReached(f"You can cast at most {daily_quota} moderation votes per day.")
     counts, not_counted = True, ""
@@ -591,14 +569,35 @@ def vote_cast(
     """
     if not post.local:
         instance_is_ourvoice(post.author.domain)
-    return _vote_cast(
-        voter=voter,
-        post=post,
-        verdict=verdict,
-        reason_code=reason_code,
-        comment=comment,
-        content_version=content_version,
+    arguments = {
+        "voter": voter,
+        "post": post,
+        "verdict": verdict,
+        "reason_code": reason_code,
+        "comment": comment,
+        "content_version": content_version,
+        "now": now,
+    }
+    if not connection.features.has_select_for_update_skip_locked:
+        return _vote_cast(**arguments, optimistic=False)
+    try:
+        return _vote_cast(**arguments, optimistic=True)
+    except IntegrityError:
+        # A writer committed between the one-statement read's snapshot and its lock (rare):
+        # a unique index refused the stale audit head or previous vote and nothing was kept.
+        logger.info("moderation vote: stale optimistic read, locking first post_id=%s", post.pk)
+        return _vote_cast(**arguments, optimistic=False)
+
+
+def _context_query(
+    voter_key: str, voter_id: int, post: Post, *, now: datetime, daily_quota: int
+) -> selectors.VoteContextQuery:
+    return selectors.VoteContextQuery(
+        voter_key=voter_key,
+        voter_id=voter_id,
+        author_id=post.author_id,
         now=now,
+        quota_since=now - timedelta(days=1) if daily_quota else None,
     )
 
 
@@ -612,6 +611,7 @@ def _vote_cast(
     comment: str,
     content_version: str,
     now: datetime | None,
+    optimistic: bool,
 ) -> Vote:
     """Cast (or change) a local user's vote on a post; returns the stored vote.
 
@@ -621,6 +621,10 @@ def _vote_cast(
     voter cannot read (NotFound), bad input (Invalid), the daily quota
     `MODERATION_VOTES_PER_DAY` used up (LimitReached).
     Precondition: `post` was fetched with a selector that checks the voter may read it.
+
+    `optimistic`: lock the case and read the vote context in one statement when nobody else
+    holds the lock (IntegrityError when that context went stale; see
+    `selectors.case_live_try_lock_with_context`).
     """
     now = now or timezone.now()
     if not voter.local:
@@ -633,14 +637,24 @@ def _vote_cast(
             f"Comment is too long (maximum is {VOTE_COMMENT_MAX} characters)", field="comment"
         )
     _check_voter(voter, post)
-    case, created = _case_open_or_get(post, now=now)
+    daily_quota = settings.MODERATION_VOTES_PER_DAY
+    voter_key = str(voter.pk)
+    found = None
+    if optimistic:
+        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
+        found = selectors.case_live_try_lock_with_context(post_id=post.pk, query=query)
+    if found is not None:
+        (case, context), created = found, False
+    else:
+        (case, created), context = _case_open_or_get(post, now=now), None
     return _record_vote(
         new_case=created,
-        daily_quota=settings.MODERATION_VOTES_PER_DAY,
+        daily_quota=daily_quota,
+        context=context,
         case=case,
         post=post,
         voter=voter,
-        voter_key=str(voter.pk),
+        voter_key=voter_key,
         source=Vote.Source.LOCAL,
         verdict=verdict,
         reason_code=reason_code,
