@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from django.conf import settings
 from django.db import connection
@@ -30,7 +30,29 @@ PRIOR_INTERACTION_DAYS = 90
 
 
 def rule_config() -> rule.RuleConfig:
-    """The rule's knobs from Django settings (MODERATION_*)."""
+    """The rule's knobs from Django settings (MODERATION_*), built and checked once per set of
+    values (every vote asks; settings change only in tests)."""
+    key = tuple(_hashable(getattr(settings, name, None)) for name in _knob_names())
+    return _rule_config_for(key)
+
+
+@cache
+def _knob_names() -> tuple[str, ...]:
+    return tuple(f"MODERATION_{f.name.upper()}" for f in fields(rule.RuleConfig))
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, Mapping):
+        return ("mapping", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return value
+
+
+@lru_cache(maxsize=16)
+def _rule_config_for(key: tuple[object, ...]) -> rule.RuleConfig:
     return rule.RuleConfig.from_settings(settings)
 
 

@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Field, Model
 
 
@@ -126,6 +126,34 @@ def split_row(row: Sequence[Any], *parts: ModelColumns) -> tuple[list[Model | No
     return objects, start
 
 
+#: Field classes whose database value is the attribute itself when it already has this
+#: Python type (their `get_db_prep_save` only converts or checks it). Exact classes only: a
+#: subclass may convert differently.
+_AS_IS: dict[type[Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.URLField: str,
+    models.SlugField: str,
+    models.BooleanField: bool,
+    models.FloatField: float,
+    models.SmallIntegerField: int,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.AutoField: int,
+    models.BigAutoField: int,
+}
+
+
+def _as_is_type(field: Field) -> type | None:
+    """The Python type whose values `field` stores unchanged (None: always convert)."""
+    if isinstance(field, models.ForeignKey) and type(field) is models.ForeignKey:
+        field = field.target_field
+    return _AS_IS.get(type(field))
+
+
 @dataclass(frozen=True)
 class InsertStatement:
     """`INSERT INTO table (columns) VALUES (%s, ...)` for a model's concrete fields."""
@@ -134,14 +162,26 @@ class InsertStatement:
     placeholders: str
     table: str
     fields: tuple[Field, ...]
+    #: Per field: (attname, the type its values pass unchanged, or None).
+    plan: tuple[tuple[str, type | None], ...]
 
     @property
     def sql(self) -> str:
         return f"INSERT INTO {self.table} ({self.columns}) VALUES ({self.placeholders})"
 
     def values(self, obj: Model) -> list[Any]:
-        """The database values of `obj`, prepared as `Model.save(force_insert=True)` would."""
-        return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self.fields]
+        """The database values of `obj`, prepared as `Model.save(force_insert=True)` would.
+
+        A value that already has its field's plain type (a str for a CharField, an int for a
+        bigint key, None) goes as it is, as `get_db_prep_save` would return it; anything else
+        goes through the field (JSON, dates, conversions)."""
+        out = []
+        for field, (attname, as_is) in zip(self.fields, self.plan, strict=True):
+            value = getattr(obj, attname)
+            if as_is is None or (value is not None and type(value) is not as_is):
+                value = field.get_db_prep_save(field.pre_save(obj, True), connection)
+            out.append(value)
+        return out
 
 
 @cache
@@ -154,4 +194,5 @@ def insert_statement(model: type[Model], *, with_pk: bool = True) -> InsertState
         placeholders=", ".join(["%s"] * len(fields)),
         table=quoted_table(model),
         fields=tuple(fields),
+        plan=tuple((f.attname, _as_is_type(f)) for f in fields),
     )

@@ -81,3 +81,16 @@ def test_report_resolve_is_compare_and_set(alice, bob):
     assert report_resolve(report=report) is False
     report.refresh_from_db()
     assert report.resolved_at == first and report.resolved_by == admin
+
+
+def test_rule_config_is_built_once_per_set_of_knobs_and_follows_changes(settings):
+    from moderation import selectors
+
+    settings.MODERATION_REMOVAL_THRESHOLD = 7.0
+    first = selectors.rule_config()
+    assert first.removal_threshold == 7.0
+    assert selectors.rule_config() is first, "unchanged knobs: the same checked config"
+    settings.MODERATION_REMOVAL_THRESHOLD = 9.0
+    settings.MODERATION_TIER_WEIGHTS = {**first.tier_weights, "trusted": 0.9}
+    changed = selectors.rule_config()
+    assert changed.removal_threshold == 9.0 and changed.tier_weights["trusted"] == 0.9

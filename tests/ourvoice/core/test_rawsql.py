@@ -1,0 +1,86 @@
+"""ourvoice.core.rawsql: prebuilt INSERT values equal what the ORM would write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from moderation.models import AuditEvent, Case, Vote
+from ourvoice.core.rawsql import insert_statement
+from ourvoice.posts.models import Post
+
+pytestmark = pytest.mark.django_db
+
+
+def orm_values(statement, obj) -> list:
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in statement.fields]
+
+
+def comparable(values: list) -> list:
+    # JSON adapters wrap the same object in a new wrapper each time: compare what they hold.
+    return [getattr(v, "obj", v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("weight", "tau", "reason"),
+    [
+        (1.0, 0.5, "spam"),
+        (1, 0, "spam"),  # ints in float fields: converted, as the ORM does
+        (Decimal("0.25"), True, "other"),  # other types: through the field
+    ],
+)
+def test_vote_values_match_the_orm(weight, tau, reason):
+    vote = Vote(
+        id=123,
+        case_id=456,
+        voter_id=789,
+        voter_key="789",
+        source=Vote.Source.LOCAL,
+        verdict="remove",
+        reason_code=reason,
+        comment="",
+        uri="https://example.test/users/a/modvotes/123",
+        content_version="sha256:x",
+        rule_version="ov-rule/1",
+        weight=weight,
+        tier="local",
+        tau=tau,
+        alpha=1.0,
+        rho=1.0,
+        age_days=3,
+        domain="",
+        cohort="2026-W01",
+        prior_interaction=False,
+        counts=True,
+        not_counted="",
+        cast_at=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    statement = insert_statement(Vote)
+    fast = statement.values(vote)
+    assert comparable(fast) == comparable(orm_values(statement, vote))
+    assert [type(v) for v in fast] == [type(v) for v in orm_values(statement, vote)]
+
+
+def test_audit_event_values_match_the_orm():
+    event = AuditEvent(
+        case_id=1,
+        seq=7,
+        kind="vote.cast",
+        actor="account:1",
+        payload={"vote": 1, "inputs": {"tau": 1.0}},
+        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+        prev_hash="0" * 64,
+        hash="f" * 64,
+    )
+    statement = insert_statement(AuditEvent, with_pk=False)
+    assert comparable(statement.values(event)) == comparable(orm_values(statement, event))
+
+
+def test_every_field_of_wide_models_is_planned():
+    for model in (Vote, AuditEvent, Case, Post):
+        statement = insert_statement(model)
+        assert [f.attname for f in statement.fields] == [a for a, _ in statement.plan]
+        assert len(statement.plan) == len(model._meta.concrete_fields)
