@@ -230,6 +230,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+if DATABASE_IS_POSTGRES:
+    # Django's PostgreSQL backend, except that the per-request health check of the persistent
+    # connection looks at its state and socket instead of sending `SELECT 1` (one round trip).
+    DATABASES["default"]["ENGINE"] = "ourvoice.core.postgres"
 
 #: Redis for cache, counters, channel layer and broker; unset gives embedded fallbacks.
 REDIS_URL = _env_str("REDIS_URL", "")

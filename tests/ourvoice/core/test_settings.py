@@ -148,6 +148,9 @@ print(json.dumps({
     "CELERY_BROKER_URL": s.CELERY_BROKER_URL,
     "celery_eager": app.conf.task_always_eager,
     "celery_broker": app.conf.broker_url,
+    "DATABASE": {k: s.DATABASES["default"].get(k) for k in ("ENGINE", "CONN_MAX_AGE",
+                 "CONN_HEALTH_CHECKS")},
+    "DATABASE_IS_POSTGRES": s.DATABASE_IS_POSTGRES,
 }))
 """
 
@@ -271,3 +274,26 @@ def test_with_redis_the_services_are_real(tmp_path):
     assert values["CELERY_TASK_ALWAYS_EAGER"] is False
     assert values["celery_eager"] is False
     assert values["celery_broker"] == "redis://127.0.0.1:6379/5"
+
+
+def test_postgresql_uses_our_backend_with_persistent_checked_connections(tmp_path):
+    # Only parsed here: nothing connects while settings load.
+    values = loaded(
+        tmp_path, OURVOICE_DEBUG="1", DATABASE_URL="postgres://ov@127.0.0.1:5432/ourvoice"
+    )
+    assert values["DATABASE"] == {
+        "ENGINE": "ourvoice.core.postgres",
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+    assert values["DATABASE_IS_POSTGRES"] is True
+
+
+def test_sqlite_keeps_django_backend_without_persistent_connections(tmp_path):
+    values = loaded(tmp_path, OURVOICE_DEBUG="1")
+    assert values["DATABASE"] == {
+        "ENGINE": "django.db.backends.sqlite3",
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+    }
+    assert values["DATABASE_IS_POSTGRES"] is False
