@@ -24,7 +24,12 @@ from typing import Any
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
-from django.db.models import Field, Model
+from django.db.models import (
+    Field,
+    Model,
+    signals,  # noqa: TID251 (read only: `instance` notifies whom `Model.__init__` would)
+)
+from django.db.models.base import ModelState
 
 
 @contextmanager
@@ -82,21 +87,42 @@ class ModelColumns:
     converters: tuple[tuple[Any, tuple[Any, ...]], ...]
     #: The select list, `alias."column", ...` in field order.
     select: str
+    #: (index, column, converters) of the columns that need converting.
+    converting: tuple[tuple[int, Any, tuple[Any, ...]], ...] = ()
+    #: The model keeps Django's own `from_db` and `__init__` and nobody listens to `pre_init`:
+    #: `instance` may fill the instance directly.
+    plain: bool = False
 
     def __len__(self) -> int:
         return len(self.attnames)
 
     def instance(self, values: Sequence[Any]) -> Model | None:
-        """The model instance for these column values (None for an outer join's empty side)."""
+        """The model instance for these column values (None for an outer join's empty side).
+
+        What `Model.from_db` gives for a full row, built without `Model.__init__`'s per-field
+        loop: the converted values go straight into the instance's `__dict__` (as `__init__`
+        stores them on a fresh instance), the state says "loaded from the default database",
+        and `post_init` is sent if anything listens (models whose `from_db` or `__init__` is
+        their own take the ordinary path)."""
         if values[0] is None:
             return None
         db = connections[DEFAULT_DB_ALIAS]
-        converted = []
-        for (col, converters), value in zip(self.converters, values, strict=True):
+        converted = list(values)
+        for index, col, converters in self.converting:
+            value = converted[index]
             for converter in converters:
                 value = converter(value, col, db)
-            converted.append(value)
-        return self.model.from_db(DEFAULT_DB_ALIAS, list(self.attnames), converted)
+            converted[index] = value
+        model = self.model
+        if not self.plain:
+            return model.from_db(DEFAULT_DB_ALIAS, list(self.attnames), converted)
+        obj = model.__new__(model)
+        state = obj._state = ModelState()
+        state.adding, state.db = False, DEFAULT_DB_ALIAS
+        obj.__dict__.update(zip(self.attnames, converted, strict=True))
+        if signals.post_init.has_listeners(model):
+            signals.post_init.send(sender=model, instance=obj)
+        return obj
 
 
 @cache
@@ -114,6 +140,12 @@ def model_columns(model: type[Model], alias: str) -> ModelColumns:
         attnames=tuple(f.attname for f in fields),
         converters=tuple(converters),
         select=", ".join(f"{alias}.{quote(f.column)}" for f in fields),
+        converting=tuple((i, col, found) for i, (col, found) in enumerate(converters) if found),
+        plain=(
+            model.from_db.__func__ is Model.from_db.__func__  # type: ignore[attr-defined]
+            and model.__init__ is Model.__init__
+            and not signals.pre_init.has_listeners(model)
+        ),
     )
 
 

@@ -84,3 +84,36 @@ def test_every_field_of_wide_models_is_planned():
         statement = insert_statement(model)
         assert [f.attname for f in statement.fields] == [a for a, _ in statement.plan]
         assert len(statement.plan) == len(model._meta.concrete_fields)
+
+
+def _loaded_state(obj) -> tuple:
+    fields = {k: v for k, v in obj.__dict__.items() if k != "_state"}
+    return type(obj), fields, obj._state.adding, obj._state.db
+
+
+def test_instances_from_raw_rows_equal_the_orms():
+    """`ModelColumns.instance` fills instances directly; they must equal `Model.from_db`'s
+    (every field, loaded state, related objects fetched on access, saving updates)."""
+    from ourvoice.core.rawsql import fetchone, model_columns, quoted_table
+    from tests.factories import local_account
+
+    author = local_account("rawauthor")
+    from ourvoice.posts.services import post_create
+
+    post = post_create(author=author, text="raw rows")
+    for model, pk in ((Post, post.pk), (type(author), author.pk)):
+        layout = model_columns(model, "x")
+        assert layout.plain, "these models take the fast path"
+        row = fetchone(f"SELECT {layout.select} FROM {quoted_table(model)} x WHERE x.id = %s", [pk])
+        fast, orm = layout.instance(row), model.objects.get(pk=pk)
+        assert _loaded_state(fast) == _loaded_state(orm)
+    fast_post = model_columns(Post, "x").instance(
+        fetchone(
+            f"SELECT {model_columns(Post, 'x').select} FROM {quoted_table(Post)} x WHERE x.id = %s",
+            [post.pk],
+        )
+    )
+    assert fast_post.author == author  # the foreign key resolves on access
+    fast_post.spoiler_text = "edited"
+    fast_post.save(update_fields=["spoiler_text"])  # an UPDATE, not an INSERT
+    assert Post.objects.get(pk=post.pk).spoiler_text == "edited"
