@@ -606,15 +606,31 @@ class RedisCounter:
 
 
 FOCUS = [
-    ("whole request (test client, middleware + DRF)", "django/test/client.py", "post"),
-    ("vote_cast (service)", "moderation/services.py", "vote_cast"),
-    ("  token auth + view before vote_cast", None, None),
-    ("  prior_interaction (voter–author history)", "moderation/selectors.py", "prior_interaction"),
-    ("  audit_append (lock, last seq, INSERT)", "moderation/audit.py", "audit_append"),
-    ("  tally_current (Redis HGETALL)", "moderation/tally.py", "tally_current"),
-    ("  tally_apply (Redis EXISTS + pipeline)", "moderation/tally.py", "tally_apply"),
-    ("  _evaluate_open (rule from PostgreSQL)", "moderation/services.py", "_evaluate_open"),
-    ("  reason_code_clean", "moderation/services.py", "reason_code_clean"),
+    (
+        "whole request (Django handler: middleware, URL, DRF)",
+        "django/core/handlers/base.py",
+        "get_response",
+    ),
+    ("  URL resolution", "django/core/handlers/base.py", "resolve_request"),
+    ("  token lookup (auth)", "ourvoice/api/mastodon/auth.py", "access_token_lookup"),
+    (
+        "  post_get_visible_to (post, author, relations)",
+        "ourvoice/posts/selectors.py",
+        "post_get_visible_to",
+    ),
+    ("  vote_cast (service, with its transaction)", "moderation/services.py", "vote_cast"),
+    (
+        "    lock the case + vote context (one statement)",
+        "moderation/selectors.py",
+        "case_live_try_lock_with_context",
+    ),
+    (
+        "    write vote + audit event + case (one statement)",
+        "moderation/services.py",
+        "_vote_insert",
+    ),
+    ("    tally_record (Redis script)", "moderation/tally.py", "tally_record"),
+    ("    _evaluate_open (rule from PostgreSQL)", "moderation/services.py", "_evaluate_open"),
     ("  report_create (reports endpoint only)", "moderation/services.py", "report_create"),
 ]
 
@@ -683,17 +699,11 @@ def profile_votes(seeded: Seeded, endpoint: str, port: int, n: int) -> str:
             if filename.endswith(path) and func == name
         )
 
-    total = cum("django/test/client.py", "post") or 1e-9
+    total = cum("django/core/handlers/base.py", "get_response") or 1e-9
     lines = []
     for label, path, name in FOCUS:
-        if path is None:
-            value = total - cum("moderation/services.py", "vote_cast")
-            value -= cum("moderation/services.py", "report_create") - (
-                cum("moderation/services.py", "vote_cast") if endpoint == "reports" else 0
-            )
-        else:
-            value = cum(path, name)
-        if path and value == 0 and name not in ("post",):
+        value = cum(path, name)
+        if value == 0:
             continue
         lines.append(f"  {label:<50} {value / n * 1000:6.2f} ms  {value / total * 100:5.1f} %")
     # Where the queries come from, grouped by the table they touch first.
