@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from moderation import selectors
 from moderation.models import Report
 from moderation.services import report_create, report_resolve
 from ourvoice.core.errors import Invalid, NotAllowed, NotFound
@@ -84,8 +85,6 @@ def test_report_resolve_is_compare_and_set(alice, bob):
 
 
 def test_rule_config_is_built_once_per_set_of_knobs_and_follows_changes(settings):
-    from moderation import selectors
-
     settings.MODERATION_REMOVAL_THRESHOLD = 7.0
     first = selectors.rule_config()
     assert first.removal_threshold == 7.0

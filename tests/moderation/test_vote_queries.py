@@ -10,12 +10,16 @@ audit head, prior interaction) in one statement, write vote + audit event + case
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from django.db import connection
+from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from moderation import services, tally
-from moderation.models import Case, Vote
+from moderation import selectors, services, tally
+from moderation.audit import audit_append, audit_chain_verify
+from moderation.models import AuditEvent, Case, Vote
 from ourvoice.posts.services import post_create
 from tests.factories import local_account
 
@@ -66,10 +70,6 @@ def test_a_stale_optimistic_read_is_refused_and_the_vote_retried_with_the_lock(m
     between). Simulated here by appending an audit event after the read: the vote's write then
     repeats that event's sequence number, `audit_case_seq` refuses it, nothing of the first try
     is kept, and the vote is stored by the locking path on an intact chain."""
-    from moderation import selectors
-    from moderation.audit import audit_append, audit_chain_verify
-    from moderation.models import AuditEvent
-
     author = local_account("sauthor")
     first, second = local_account("svoter1"), local_account("svoter2")
     post = post_create(author=author, text="a contested post")
@@ -106,12 +106,6 @@ def test_a_locked_case_is_skipped_not_waited_for():
     """SKIP LOCKED: while another transaction holds the case, the one-statement read answers
     None at once (it never waits, so it never reads a snapshot older than its lock), and the
     vote then waits on the locking path and is stored."""
-    import threading
-    import time
-
-    from django.db import close_old_connections, transaction
-
-    from moderation import selectors
 
     author = local_account("lauthor")
     voter = local_account("lvoter")

@@ -9,8 +9,10 @@ import pytest
 from django.db import connection
 
 from moderation.models import AuditEvent, Case, Vote
-from ourvoice.core.rawsql import insert_statement
+from ourvoice.core.rawsql import fetchone, insert_statement, model_columns, quoted_table
 from ourvoice.posts.models import Post
+from ourvoice.posts.services import post_create
+from tests.factories import local_account
 
 pytestmark = pytest.mark.django_db
 
@@ -94,11 +96,7 @@ def _loaded_state(obj) -> tuple:
 def test_instances_from_raw_rows_equal_the_orms():
     """`ModelColumns.instance` fills instances directly; they must equal `Model.from_db`'s
     (every field, loaded state, related objects fetched on access, saving updates)."""
-    from ourvoice.core.rawsql import fetchone, model_columns, quoted_table
-    from tests.factories import local_account
-
     author = local_account("rawauthor")
-    from ourvoice.posts.services import post_create
 
     post = post_create(author=author, text="raw rows")
     for model, pk in ((Post, post.pk), (type(author), author.pk)):
