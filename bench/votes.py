@@ -106,6 +106,11 @@ TRIVIAL_AUTH_PATH = "/api/v2/filters"
 #: DRF APIView under gunicorn -w 2 on the quiet box (performance.md §2.4): a noise gauge.
 QUIET_BOX_DRF_RPS = 3_710
 REMOVE_SHARE = 0.8
+#: Same as `bench.vote_floor.FLOOR_PATH` (not imported: that module sets Django up on import).
+FLOOR_PATH = "/bench/vote-floor/{id}"
+FLOOR_KEY_PREFIX = "ov:bench:floor:"
+#: The floor runs in this many rounds, each between two trivial measurements (as the votes).
+FLOOR_ROUNDS = 2
 REASONS = ("spam", "other", "legal")
 
 
@@ -393,8 +398,8 @@ class Phase:
 
 
 def build(item: Item, endpoint: str, port: int) -> bytes:
-    if endpoint == "native":
-        path = NATIVE_PATH.format(id=item.post)
+    if endpoint in ("native", "floor"):
+        path = (NATIVE_PATH if endpoint == "native" else FLOOR_PATH).format(id=item.post)
         body = {"verdict": item.verdict, "reason": REASONS[item.voter % len(REASONS)]}
     else:
         path = REPORTS_PATH
@@ -777,6 +782,63 @@ def gunicorn(cmd: list[str], env: dict[str, str], port: int, log: Path):
         out.close()
 
 
+@dataclass
+class Floor:
+    """The vote's I/O floor (`bench/vote_floor.py`) against the trivial endpoint."""
+
+    phase: Phase
+    trivial: list[Any]
+    ratios: list[float]
+    web_cpu_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+
+def measure_floor(
+    env: dict[str, str], items: list[Item], log: Path, avoid: range, duration: float
+) -> Floor:
+    """The floor app under its own gunicorn (-w 2, as the votes): a short warm-up, then
+    `FLOOR_ROUNDS` rounds of 64 clients, each between two trivial measurements."""
+    port = free_port()
+    while port in avoid:
+        port = free_port()
+    for item in items:
+        item.raw = build(item, "floor", port)
+    cmd = [sys.executable, "-m", "gunicorn", "bench.vote_floor:application", "-w", "2"]
+    cmd += ["-b", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning"]
+    with gunicorn(cmd, env, port, log) as web:
+
+        def trivial() -> Any:
+            return load(
+                "127.0.0.1",
+                port,
+                lambda r: (TRIVIAL_PATH, {}),
+                concurrency=64,
+                duration=duration,
+            )
+
+        load("127.0.0.1", port, lambda r: (TRIVIAL_PATH, {}), concurrency=8, duration=1.0)
+        warm = run_phase(port, items[:200], concurrency=16, duration=600)
+        left, phase, runs, ratios = items[200:], Phase(), [trivial()], []
+        cpu = 0.0
+        for _ in range(FLOOR_ROUNDS):
+            before = tree_cpu(web.pid)
+            part = run_phase(port, left, concurrency=64, duration=duration)
+            cpu += tree_cpu(web.pid) - before
+            left = left[len(part.records) :]
+            phase.records += part.records
+            phase.seconds += part.seconds
+            runs.append(trivial())
+            around = (runs[-2].rps + runs[-1].rps) / 2
+            ratios.append(part.rps / around if around else float("nan"))
+    bad = {**warm.statuses(), **phase.statuses()}
+    if set(bad) != {200}:
+        raise RuntimeError(f"the vote floor answered {bad}: see {log}")
+    return Floor(phase, runs, ratios, cpu / max(1, len(phase.records)) * 1000)
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -975,6 +1037,23 @@ def main() -> int:
             )
             dump = sink.get("/dump")
 
+        # --- the vote's I/O floor, under its own gunicorn -------------------------------------
+        floor = measure_floor(
+            env,
+            [Item(i.voter, i.post, i.author, i.verdict, b"") for i in at64],
+            log_dir / "gunicorn-floor.log",
+            avoid=range(sink.base, sink.base + args.instances),
+            duration=args.duration64 / ROUNDS,
+        )
+        floor_redis = redis.Redis.from_url(REDIS_URL)
+        for key in list(floor_redis.scan_iter(match=f"{FLOOR_KEY_PREFIX}*", count=1000)):
+            floor_redis.delete(key)
+        print(
+            f"vote floor: {floor.phase.rps:,.0f} req/s, ratio {floor.ratio:.2f} "
+            f"(rounds {', '.join(f'{r:.2f}' for r in floor.ratios)})",
+            flush=True,
+        )
+
         # --- the hot case ---------------------------------------------------------------------
         hot_case = Case.objects.get(post_id=seeded.hot_post)
         removes = list(Decision.objects.filter(case=hot_case, outcome=Decision.Outcome.REMOVE))
@@ -1095,6 +1174,13 @@ def main() -> int:
         f"{', '.join(f'{run.rps:,.0f}' for run in trivial.runs)}) | {trivial.rps:,.0f} req/s | |",
         f"| ratio votes / trivial (median of the rounds: "
         f"{', '.join(f'{r:.2f}' for r in round_ratios)}) | **{ratio:.2f}** | ≥ 0.30 |",
+        f"| the vote's I/O floor (`bench/vote_floor.py`: the same round trips as a vote, "
+        f"trivial statements, no vote logic), 64 clients, own gunicorn "
+        f"({len(floor.phase.records):,} requests; trivial around it: "
+        f"{', '.join(f'{run.rps:,.0f}' for run in floor.trivial)}"
+        f") | {floor.phase.rps:,.0f} req/s = **{floor.ratio:.2f} × trivial** (rounds "
+        f"{', '.join(f'{r:.2f}' for r in floor.ratios)}); gunicorn CPU "
+        f"{floor.web_cpu_ms:.2f} ms per request | |",
         f"| token-authenticated trivial `GET {TRIVIAL_AUTH_PATH}`, 64 clients | "
         f"{trivial_auth.rps:,.0f} req/s (votes are {p64.rps / trivial_auth.rps:.2f} × this) | |",
         f"| latency p50 / p99, 16 clients ({len(p16.records):,} votes) | "
