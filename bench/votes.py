@@ -20,7 +20,11 @@ Celery worker (`-Q inbox,delivery,default -c 2`):
 4. the hot case: 200 voters send a remove vote at the same moment; the threshold is set so the
    crossing vote is about the 131st (T = 100, exposure 1,000 followers: T_eff = 130.1); grace 0
    (`MODERATION_GRACE_SECONDS=0`), so the crossing vote's transaction removes the post and
-   records the Delete; the sink records when each of the 1,000 inboxes receives it.
+   records the Delete; the sink records when each of the 1,000 inboxes receives it;
+5. the vote's I/O floor (`bench/vote_floor.py`) under its own gunicorn: the same round trips
+   as a vote (token, status with relations, BEGIN, lock the case, write, Redis, COMMIT) with
+   trivial statements and no vote logic, in 2 rounds of 64 clients between trivial
+   measurements, then 16 clients for its latency: what the storage design alone costs here.
 
 A vote is "one request": `POST /api/ourvoice/v1/statuses/:id/moderation_vote` (verdict,
 reason) when the native API is there, else `POST /api/v1/reports` with the status id (which
@@ -790,6 +794,7 @@ class Floor:
     trivial: list[Any]
     ratios: list[float]
     web_cpu_ms: float
+    at16: Phase
 
     @property
     def ratio(self) -> float:
@@ -833,10 +838,11 @@ def measure_floor(
             runs.append(trivial())
             around = (runs[-2].rps + runs[-1].rps) / 2
             ratios.append(part.rps / around if around else float("nan"))
-    bad = {**warm.statuses(), **phase.statuses()}
+        at16 = run_phase(port, left, concurrency=16, duration=duration)
+    bad = {**warm.statuses(), **phase.statuses(), **at16.statuses()}
     if set(bad) != {200}:
         raise RuntimeError(f"the vote floor answered {bad}: see {log}")
-    return Floor(phase, runs, ratios, cpu / max(1, len(phase.records)) * 1000)
+    return Floor(phase, runs, ratios, cpu / max(1, len(phase.records)) * 1000, at16)
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -1050,7 +1056,8 @@ def main() -> int:
             floor_redis.delete(key)
         print(
             f"vote floor: {floor.phase.rps:,.0f} req/s, ratio {floor.ratio:.2f} "
-            f"(rounds {', '.join(f'{r:.2f}' for r in floor.ratios)})",
+            f"(rounds {', '.join(f'{r:.2f}' for r in floor.ratios)}); 16 clients: p50 "
+            f"{floor.at16.pct(50):.1f} p99 {floor.at16.pct(99):.1f} ms",
             flush=True,
         )
 
@@ -1180,10 +1187,11 @@ def main() -> int:
         f"{', '.join(f'{run.rps:,.0f}' for run in floor.trivial)}"
         f") | {floor.phase.rps:,.0f} req/s = **{floor.ratio:.2f} × trivial** (rounds "
         f"{', '.join(f'{r:.2f}' for r in floor.ratios)}); gunicorn CPU "
-        f"{floor.web_cpu_ms:.2f} ms per request | |",
+        f"{floor.web_cpu_ms:.2f} ms per request; 16 clients: {floor.at16.rps:,.0f} req/s, p50 / "
+        f"p99 {floor.at16.pct(50):.1f} / {floor.at16.pct(99):.1f} ms | |",
         f"| token-authenticated trivial `GET {TRIVIAL_AUTH_PATH}`, 64 clients | "
         f"{trivial_auth.rps:,.0f} req/s (votes are {p64.rps / trivial_auth.rps:.2f} × this) | |",
-        f"| latency p50 / p99, 16 clients ({len(p16.records):,} votes) | "
+        f"| latency p50 / p99, 16 clients ({len(p16.records):,} votes, {p16.rps:,.0f} votes/s) | "
         f"{p16.pct(50):.1f} / **{p16.pct(99):.1f} ms** | p99 ≤ 50 ms: "
         f"{verdict(p16.pct(99) <= 50)} |",
         f"| latency p50 / p99, 64 clients | {p64.pct(50):.1f} / {p64.pct(99):.1f} ms | |",
