@@ -2,14 +2,12 @@
 
 `POST /bench/vote-floor/{status id}` makes the round trips a plain vote makes, in the same
 order, with trivial statements and no vote logic: the bearer token (DRF authentication, the
-same scopes as the vote), then one transaction: BEGIN, the status read with the viewer's
-relations (`post_visible_statement`) and the lock of its case in one round trip, an add to a
-Redis hash, and a touch of one column of the case with COMMIT in one round trip, as
-`moderation.services.vote_cast_on_status` does. No weights, no vote
-context, no vote or audit rows, no hash chain, no serializer. What a vote costs above this
-floor is the vote's own work; what the floor costs against the trivial endpoint is the price
-of the storage design (PostgreSQL the truth, a transaction per vote, running sums in Redis)
-on this box.
+same scopes as the vote), the status read with the viewer's relations
+(`post_get_visible_to`), then one transaction that locks the status's case, touches one
+column of it and adds to a Redis hash, then commits. No weights, no vote context, no vote or
+audit rows, no hash chain, no serializer. What a vote costs above this floor is the vote's own
+work; what the floor costs against the trivial endpoint is the price of the storage design
+(PostgreSQL the truth, a transaction per vote, running sums in Redis) on this box.
 
 The route sits right before the Mastodon API's catch-all, after the native API, so URL
 resolution walks as far as it does for a vote. Never part of the production URLconf: only
@@ -25,6 +23,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ourvoice.settings")
 django.setup()
 
+from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.request import Request  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
@@ -36,7 +35,7 @@ from ourvoice.api.mastodon.routing import api  # noqa: E402
 from ourvoice.api.native.views import WRITE, NativeView, _vote_input  # noqa: E402
 from ourvoice.core import rawsql  # noqa: E402
 from ourvoice.core.errors import NotFound  # noqa: E402
-from ourvoice.posts.selectors import post_visible_from_row, post_visible_statement  # noqa: E402
+from ourvoice.posts.selectors import post_get_visible_to  # noqa: E402
 
 FLOOR_PATH = "/bench/vote-floor/{id}"
 #: Redis keys the floor adds to (deleted by the benchmark afterwards).
@@ -64,22 +63,18 @@ class VoteFloor(NativeView):
     scopes = {"POST": WRITE}
 
     def post(self, request: Request, id: str) -> Response:
+        post = post_get_visible_to(viewer=self.viewer, post_id=id)
         verdict = _vote_input(self)["verdict"]
-        post_read = post_visible_statement(viewer=self.viewer, post_id=id)
-        lock = (_LOCK, [post_read[1]["post"], Case.State.OPEN])
-        with rawsql.pipelined_transaction() as tx:  # as the vote: BEGIN, COMMIT ride along
-            if tx is None:
-                raise RuntimeError("the floor runs outside any transaction, as requests do")
-            post_row, row = tx.begin_fetch([post_read, lock])
-            post_visible_from_row(viewer=self.viewer, row=post_row)
+        with transaction.atomic():
+            row = rawsql.fetchone(_LOCK, [post.pk, Case.State.OPEN])
             if row is None:
                 raise NotFound("Record not found")
+            rawsql.execute(_TOUCH, [timezone.now(), row[0]])
             key = f"{FLOOR_KEY_PREFIX}{row[0]}"
             pipe = _redis().pipeline(transaction=False)
             pipe.hincrbyfloat(key, "rw", 1.0)
             pipe.expire(key, KEY_TTL_SECONDS)
             pipe.execute()
-            tx.execute_commit(_TOUCH, [timezone.now(), row[0]])
         return Response({"case_id": str(row[0]), "verdict": verdict})
 
 

@@ -22,7 +22,7 @@ Celery worker (`-Q inbox,delivery,default -c 2`):
    (`MODERATION_GRACE_SECONDS=0`), so the crossing vote's transaction removes the post and
    records the Delete; the sink records when each of the 1,000 inboxes receives it;
 5. the vote's I/O floor (`bench/vote_floor.py`) under its own gunicorn: the same round trips
-   as a vote (token; BEGIN + status with relations + lock the case; Redis; write + COMMIT) with
+   as a vote (token, status with relations, BEGIN, lock the case, write, Redis, COMMIT) with
    trivial statements and no vote logic, in 2 rounds of 64 clients between trivial
    measurements, then 16 clients for its latency: what the storage design alone costs here.
 

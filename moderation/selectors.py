@@ -106,7 +106,7 @@ def _prior_interaction_expr() -> str:
     return "(" + " OR ".join(f"EXISTS ({branch})" for branch in branches) + ")"
 
 
-def _interaction_params(voter_id: int, author_id: int | None, now: datetime) -> dict[str, object]:
+def _interaction_params(voter_id: int, author_id: int, now: datetime) -> dict[str, object]:
     return {"a": voter_id, "b": author_id, "since": now - timedelta(days=PRIOR_INTERACTION_DAYS)}
 
 
@@ -139,9 +139,7 @@ class VoteContextQuery:
 
     voter_key: str
     voter_id: int
-    #: The post's author; None for `case_live_try_lock_with_context`, which reads it from the
-    #: case row (`vote_context` needs it).
-    author_id: int | None
+    author_id: int
     now: datetime
     #: Count the voter's local votes since then (the daily quota); None: do not count.
     quota_since: datetime | None = None
@@ -195,7 +193,6 @@ def vote_context(*, case: Case, query: VoteContextQuery) -> VoteContext:
     """The voter's active vote, the audit chain's head, prior interaction and (optionally) the
     voter's recent vote count, in one statement. Call with the case row locked, so the head and
     the previous vote are those the next write builds on."""
-    assert query.author_id is not None, "vote_context needs the post's author"
     sql, layout = _vote_context_sql(query.quota_since is not None)
     params = query.params()
     params["case"] = case.pk
@@ -229,11 +226,8 @@ def case_live_locked(*, post_id: int) -> Case | None:
 @cache
 def _case_try_lock_with_context_sql(with_quota: bool) -> tuple[str, ModelColumns, ModelColumns]:
     case, vote = model_columns(Case, "c"), model_columns(Vote, "v")
-    # The author is the case's own (the post's author, copied when the case opened), so the
-    # statement needs nothing of the post but its id: it can travel with the post's read.
-    context = _vote_context_columns(with_quota, "c.id").replace("%(b)s", "c.author_id")
     sql = (
-        f"SELECT {case.select}, {vote.select}, {context}"
+        f"SELECT {case.select}, {vote.select}, {_vote_context_columns(with_quota, 'c.id')}"
         f" FROM {quoted_table(Case)} c LEFT JOIN {quoted_table(Vote)} v ON v.case_id = c.id"
         " AND v.voter_key = %(key)s AND v.active"
         f" WHERE c.post_id = %(post)s AND c.state IN ({_live_states()}) ORDER BY c.id LIMIT 1"
@@ -256,29 +250,12 @@ def case_live_try_lock_with_context(
     then starts over on the locking path. With `tx`, the statement opens that transaction (its
     BEGIN goes in the same round trip).
     """
-    sql, params = case_live_try_lock_with_context_statement(post_id=post_id, query=query)
-    row = tx.begin_fetchone(sql, params) if tx is not None else rawsql.fetchone(sql, params)
-    return case_and_context_from_row(row, with_quota=query.quota_since is not None)
-
-
-def case_live_try_lock_with_context_statement(
-    *, post_id: int, query: VoteContextQuery
-) -> tuple[str, dict[str, object]]:
-    """The statement of `case_live_try_lock_with_context`, for callers that send it along with
-    others (the voter's author relation comes from the case row, not from `query`)."""
-    sql, _, _ = _case_try_lock_with_context_sql(query.quota_since is not None)
+    sql, case_layout, vote_layout = _case_try_lock_with_context_sql(query.quota_since is not None)
     params = query.params()
     params["post"] = post_id
-    return sql, params
-
-
-def case_and_context_from_row(
-    row: tuple | None, *, with_quota: bool
-) -> tuple[Case, VoteContext] | None:
-    """The locked case and vote context of a `case_live_try_lock_with_context_statement` row."""
+    row = tx.begin_fetchone(sql, params) if tx is not None else rawsql.fetchone(sql, params)
     if row is None:
         return None
-    _, case_layout, vote_layout = _case_try_lock_with_context_sql(with_quota)
     case = case_layout.instance(row[: len(case_layout)])
     return case, _context_from_row(row, len(case_layout), vote_layout)  # type: ignore[return-value]
 

@@ -49,12 +49,7 @@ from ourvoice.core.rawsql import insert_statement, quoted_table
 from ourvoice.notifications.models import Notification
 from ourvoice.notifications.services import notification_create
 from ourvoice.posts.models import Post, Visibility
-from ourvoice.posts.selectors import (
-    post_get_visible_to,
-    post_visible_from_row,
-    post_visible_statement,
-    posts_visible_q,
-)
+from ourvoice.posts.selectors import posts_visible_q
 from ourvoice.posts.services import post_create, post_remove, post_restore, post_set_collapsed
 
 logger = logging.getLogger(__name__)
@@ -492,9 +487,7 @@ def _record_vote(
     """
     config = selectors.rule_config()
     if context is None:
-        query = _context_query(
-            voter_key, voter.pk, post.author_id, now=now, daily_quota=daily_quota
-        )
+        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
         context = selectors.vote_context(case=case, query=query)
     _check_quota(context, daily_quota)
     vote, event = _vote_build(
@@ -632,8 +625,18 @@ def vote_cast(
     origin, or a local hide plus one Flag.
     """
     now = now or timezone.now()
-    verdict, reason_code, comment = _local_vote_input(voter, verdict, reason_code, comment)
+    if not voter.local:
+        raise NotAllowed("Only local accounts vote here; remote votes arrive signed.")
+    verdict = _verdict_clean(verdict)
+    reason_code = reason_code_clean(reason_code)
+    comment = (comment or "").replace("\r\n", "\n").strip()
+    if len(comment) > VOTE_COMMENT_MAX:
+        raise Invalid(
+            f"Comment is too long (maximum is {VOTE_COMMENT_MAX} characters)", field="comment"
+        )
     _check_voter(voter, post)
+    if not post.local:
+        instance_is_ourvoice(post.author.domain)
     arguments = {
         "voter": voter,
         "post": post,
@@ -643,26 +646,13 @@ def vote_cast(
         "content_version": content_version,
         "now": now,
     }
-    if post.local and rawsql.pipelining_possible():
+    if rawsql.pipelining_possible():
         try:
-            with rawsql.pipelined_transaction() as tx:
-                query = _context_query(
-                    str(voter.pk),
-                    voter.pk,
-                    post.author_id,
-                    now=now,
-                    daily_quota=settings.MODERATION_VOTES_PER_DAY,
-                )
-                found = selectors.case_live_try_lock_with_context(
-                    post_id=post.pk, query=query, tx=tx
-                )
-                vote = _vote_plain_pipelined(tx, found, **arguments)  # type: ignore[arg-type]
+            vote = _vote_cast_pipelined(**arguments)
         except IntegrityError:
             _log_stale_read(post)
             vote = None
         return vote if vote is not None else _vote_cast(**arguments, optimistic=False)
-    if not post.local:
-        instance_is_ourvoice(post.author.domain)
     if not connection.features.has_select_for_update_skip_locked:
         return _vote_cast(**arguments, optimistic=False)
     try:
@@ -672,98 +662,13 @@ def vote_cast(
         return _vote_cast(**arguments, optimistic=False)
 
 
-def vote_cast_on_status(
-    *,
-    voter: Account,
-    post_id: int | str,
-    verdict: str,
-    reason_code: str = "other",
-    comment: str = "",
-    content_version: str = "",
-    now: datetime | None = None,
-) -> Vote:
-    """`vote_cast` on the status `post_id` if `voter` may read it (NotFound otherwise, as
-    `post_get_visible_to`). Outside a transaction, the status's read travels with BEGIN and
-    the statement that locks its case: a plain vote on a local status is then three round
-    trips (that one, the Redis add, the write with COMMIT) after the token's."""
-    if not rawsql.pipelining_possible():
-        post = post_get_visible_to(viewer=voter, post_id=post_id)
-        return vote_cast(
-            voter=voter,
-            post=post,
-            verdict=verdict,
-            reason_code=reason_code,
-            comment=comment,
-            content_version=content_version,
-            now=now,
-        )
-    now = now or timezone.now()
-    verdict, reason_code, comment = _local_vote_input(voter, verdict, reason_code, comment)
-    post_read = post_visible_statement(viewer=voter, post_id=post_id)
-    # The author is not known before the status is read: the lock statement takes it from the
-    # case row.
-    query = _context_query(
-        str(voter.pk), voter.pk, None, now=now, daily_quota=settings.MODERATION_VOTES_PER_DAY
-    )
-    lock = selectors.case_live_try_lock_with_context_statement(
-        post_id=post_read[1]["post"], query=query
-    )
-    arguments: dict[str, Any] = {
-        "voter": voter,
-        "verdict": verdict,
-        "reason_code": reason_code,
-        "comment": comment,
-        "content_version": content_version,
-        "now": now,
-    }
-    post = None
-    try:
-        with rawsql.pipelined_transaction() as tx:
-            assert tx is not None
-            post_row, lock_row = tx.begin_fetch([post_read, lock])
-            post = post_visible_from_row(viewer=voter, row=post_row)
-            _check_voter(voter, post)
-            vote = None
-            if post.local:
-                found = selectors.case_and_context_from_row(
-                    lock_row, with_quota=query.quota_since is not None
-                )
-                vote = _vote_plain_pipelined(tx, found, post=post, **arguments)
-    except IntegrityError:
-        assert post is not None
-        _log_stale_read(post)
-        vote = None
-    if vote is not None:
-        return vote
-    assert post is not None
-    if not post.local:
-        instance_is_ourvoice(post.author.domain)
-    return _vote_cast(post=post, **arguments, optimistic=False)
-
-
-def _local_vote_input(
-    voter: Account, verdict: str, reason_code: str, comment: str
-) -> tuple[str, str, str]:
-    """A local vote's verdict, reason code and comment, checked and normalised."""
-    if not voter.local:
-        raise NotAllowed("Only local accounts vote here; remote votes arrive signed.")
-    comment = (comment or "").replace("\r\n", "\n").strip()
-    if len(comment) > VOTE_COMMENT_MAX:
-        raise Invalid(
-            f"Comment is too long (maximum is {VOTE_COMMENT_MAX} characters)", field="comment"
-        )
-    return _verdict_clean(verdict), reason_code_clean(reason_code), comment
-
-
 def _log_stale_read(post: Post) -> None:
     # A writer committed between the one-statement read's snapshot and its lock (rare): a
     # unique index refused the stale audit head or previous vote and nothing was kept.
     logger.info("moderation vote: stale optimistic read, locking first post_id=%s", post.pk)
 
 
-def _vote_plain_pipelined(
-    tx: rawsql.PipelinedTransaction,
-    found: tuple[Case, selectors.VoteContext] | None,
+def _vote_cast_pipelined(
     *,
     voter: Account,
     post: Post,
@@ -773,68 +678,75 @@ def _vote_plain_pipelined(
     content_version: str,
     now: datetime,
 ) -> Vote | None:
-    """A plain vote in the pipelined transaction `tx`, whose first round trip (BEGIN with the
-    statement that locks the case and reads the vote context) gave `found`; then the Redis
-    add and the write with COMMIT (`rawsql.PipelinedTransaction`).
+    """A plain vote in three round trips: BEGIN with the statement that locks the case and
+    reads the vote context, the Redis add, the write with COMMIT (`rawsql.PipelinedTransaction`).
 
-    Plain: the case is open and was not held by another transaction, the voter has no active
-    vote on it, its Redis sums exist and, with this vote, still cannot pass the rule. Anything
-    else answers None with nothing written (the transaction rolls back when its block ends),
-    and the caller takes the `atomic` path. The sums are added under the case's lock before
-    the write, as `tally_record` does after it; when the write then fails (IntegrityError: the
-    optimistic read went stale), the case's sums are dropped, to be rebuilt from PostgreSQL
-    under the lock, so they never over-count either.
+    Plain: the case is open and not held by another transaction, the voter has no active vote
+    on it, its Redis sums exist and, with this vote, still cannot pass the rule. Anything else
+    answers None with nothing written, and the caller takes the `atomic` path. The sums are
+    added under the case's lock before the write, as `tally_record` does after it; when the
+    write then fails (IntegrityError: the optimistic read went stale), the case's sums are
+    dropped, to be rebuilt from PostgreSQL under the lock, so they never over-count either.
     """
-    if found is None:
-        return None
-    case, context = found
-    if (
-        case.state != Case.State.OPEN
-        or case.scope == Case.Scope.FORWARDED
-        or context.previous is not None
-    ):
-        return None
-    _check_quota(context, settings.MODERATION_VOTES_PER_DAY)
-    config = selectors.rule_config()
-    vote, event = _vote_build(
-        case=case,
-        post=post,
-        voter=voter,
-        voter_key=str(voter.pk),
-        source=Vote.Source.LOCAL,
-        verdict=verdict,
-        reason_code=reason_code,
-        comment=comment,
-        content_version=content_version,
-        uri="",
-        facts=lambda interacted: selectors.voter_facts(voter=voter, now=now, interacted=interacted),
-        now=now,
-        actor_label=_actor_label(voter),
-        context=context,
-        config=config,
-    )
-    after = tally.tally_add_before_write(case, tally.vote_sums(vote))
-    if after is None:
-        return None
-    if _could_pass(after, config):
-        tally.tally_drop(case)
-        return None
-    try:
-        _vote_insert(vote, event, case_id=case.pk, now=now, tx=tx)
-    except IntegrityError:
-        tally.tally_drop(case)
-        raise
+    with rawsql.pipelined_transaction() as tx:
+        if tx is None:
+            return None
+        daily_quota = settings.MODERATION_VOTES_PER_DAY
+        voter_key = str(voter.pk)
+        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
+        found = selectors.case_live_try_lock_with_context(post_id=post.pk, query=query, tx=tx)
+        if found is None:
+            return None
+        case, context = found
+        if (
+            case.state != Case.State.OPEN
+            or case.scope == Case.Scope.FORWARDED
+            or context.previous is not None
+        ):
+            return None
+        _check_quota(context, daily_quota)
+        config = selectors.rule_config()
+        vote, event = _vote_build(
+            case=case,
+            post=post,
+            voter=voter,
+            voter_key=voter_key,
+            source=Vote.Source.LOCAL,
+            verdict=verdict,
+            reason_code=reason_code,
+            comment=comment,
+            content_version=content_version,
+            uri="",
+            facts=lambda interacted: selectors.voter_facts(
+                voter=voter, now=now, interacted=interacted
+            ),
+            now=now,
+            actor_label=_actor_label(voter),
+            context=context,
+            config=config,
+        )
+        after = tally.tally_add_before_write(case, tally.vote_sums(vote))
+        if after is None:
+            return None
+        if _could_pass(after, config):
+            tally.tally_drop(case)
+            return None
+        try:
+            _vote_insert(vote, event, case_id=case.pk, now=now, tx=tx)
+        except IntegrityError:
+            tally.tally_drop(case)
+            raise
     _log_vote(case.pk, vote)
     return vote
 
 
 def _context_query(
-    voter_key: str, voter_id: int, author_id: int | None, *, now: datetime, daily_quota: int
+    voter_key: str, voter_id: int, post: Post, *, now: datetime, daily_quota: int
 ) -> selectors.VoteContextQuery:
     return selectors.VoteContextQuery(
         voter_key=voter_key,
         voter_id=voter_id,
-        author_id=author_id,
+        author_id=post.author_id,
         now=now,
         quota_since=now - timedelta(days=1) if daily_quota else None,
     )
@@ -869,9 +781,7 @@ def _vote_cast(
     voter_key = str(voter.pk)
     found = None
     if optimistic:
-        query = _context_query(
-            voter_key, voter.pk, post.author_id, now=now, daily_quota=daily_quota
-        )
+        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
         found = selectors.case_live_try_lock_with_context(post_id=post.pk, query=query)
     if found is not None:
         (case, context), created = found, False

@@ -17,7 +17,7 @@ transaction-pooling PgBouncer, use PgBouncer ≥ 1.21 with `max_prepared_stateme
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -86,18 +86,11 @@ class PipelinedTransaction:
 
     def begin_fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> Any:
         """BEGIN and `sql` in one round trip; the statement's first row (or None)."""
-        return self.begin_fetch([(sql, params)])[0]
-
-    def begin_fetch(self, statements: Sequence[tuple[str, Any]]) -> list[Any]:
-        """BEGIN and every (sql, params) in one round trip; each statement's first row (or
-        None), in order."""
-        with ExitStack() as stack:
-            cursors = [stack.enter_context(prepared_cursor()) for _ in statements]
+        with prepared_cursor() as cursor:
             with self._db.wrap_database_errors, self._pg.pipeline():
                 self._pg.execute(b"BEGIN", prepare=False)
-                for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                    cursor.execute(sql, params)
-            return [cursor.fetchone() for cursor in cursors]
+                cursor.execute(sql, params)
+            return cursor.fetchone()
 
     def execute_commit(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
         """`sql` and COMMIT in one round trip. If `sql` fails, nothing is committed and the

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import Any
 
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, When
 from django.db.models.functions import Length, TruncDate
@@ -148,30 +147,16 @@ def post_get_visible_to(*, viewer: Account | None, post_id: int | str) -> Post:
     """The post if `viewer` may read it, else NotFound (never reveals that it exists).
 
     One statement reads the post, its author and the viewer's relations to them."""
-    sql, params = post_visible_statement(viewer=viewer, post_id=post_id)
-    return post_visible_from_row(viewer=viewer, row=rawsql.fetchone(sql, params))
-
-
-def post_visible_statement(
-    *, viewer: Account | None, post_id: int | str
-) -> tuple[str, dict[str, Any]]:
-    """The statement `post_get_visible_to` runs, for callers that send it along with others;
-    `post_visible_from_row` turns its row into the post. NotFound for an id no post can have."""
     try:
         pk = int(post_id)
     except (TypeError, ValueError) as exc:
         raise NotFound("Record not found") from exc
     if not 0 < pk < 2**63:
         raise NotFound("Record not found")
-    sql, _ = _post_lookup_sql(viewer is not None)
-    return sql, {"post": pk, "viewer": viewer.pk if viewer is not None else None}
-
-
-def post_visible_from_row(*, viewer: Account | None, row: Sequence[Any] | None) -> Post:
-    """The post of a `post_visible_statement` row if `viewer` may read it, else NotFound."""
+    sql, layout = _post_lookup_sql(viewer is not None)
+    row = rawsql.fetchone(sql, {"post": pk, "viewer": viewer.pk if viewer is not None else None})
     if row is None:
         raise NotFound("Record not found")
-    _, layout = _post_lookup_sql(viewer is not None)
     (post, author), end = split_row(row, *layout)
     assert isinstance(post, Post)
     post._state.fields_cache["author"] = author

@@ -21,11 +21,9 @@ from moderation import services, tally
 from moderation.audit import audit_append, audit_chain_verify
 from moderation.models import AuditEvent, Case, Decision, Vote
 from ourvoice.core import rawsql
-from ourvoice.core.errors import LimitReached, NotAllowed, NotFound
-from ourvoice.posts.models import Visibility
+from ourvoice.core.errors import LimitReached
 from ourvoice.posts.services import post_create
 from tests.factories import local_account
-from tests.ourvoice.api.conftest import ApiClient, make_token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -40,18 +38,18 @@ def _knobs(small_moderation_rule, settings):
 def calls(monkeypatch):
     """How often each half of the pipelined transaction ran."""
     seen = {"begin": 0, "commit": 0}
-    begin = rawsql.PipelinedTransaction.begin_fetch
+    begin = rawsql.PipelinedTransaction.begin_fetchone
     commit = rawsql.PipelinedTransaction.execute_commit
 
-    def counted_begin(self, statements):
+    def counted_begin(self, sql, params):
         seen["begin"] += 1
-        return begin(self, statements)
+        return begin(self, sql, params)
 
     def counted_commit(self, sql, params):
         seen["commit"] += 1
         return commit(self, sql, params)
 
-    monkeypatch.setattr(rawsql.PipelinedTransaction, "begin_fetch", counted_begin)
+    monkeypatch.setattr(rawsql.PipelinedTransaction, "begin_fetchone", counted_begin)
     monkeypatch.setattr(rawsql.PipelinedTransaction, "execute_commit", counted_commit)
     return seen
 
@@ -233,87 +231,3 @@ def test_pipelined_transaction_commits_both_halves_and_rolls_back_what_it_leaves
 
     with transaction.atomic(), rawsql.pipelined_transaction() as tx:
         assert tx is None
-
-
-# --- the status read in the same round trip (`vote_cast_on_status`, the API's vote) ---------
-
-
-def test_a_plain_vote_on_a_status_reads_it_with_the_lock(calls):
-    post, case = _open_case()
-    voter = local_account("onstatus")
-    calls.update(begin=0, commit=0)
-    with CaptureQueriesContext(connection) as ctx:
-        vote = services.vote_cast_on_status(voter=voter, post_id=str(post.pk), verdict="remove")
-
-    assert calls == {"begin": 1, "commit": 1}
-    assert len(ctx.captured_queries) == 3  # status + relations, lock + context, write
-    assert Vote.objects.get(pk=vote.pk).case_id == case.pk
-    assert tally.tally_read(case) == tally.sums_from_db(case)
-    _consistent(case)
-
-
-@pytest.mark.parametrize("visibility", [Visibility.PRIVATE, Visibility.DIRECT])
-def test_a_status_the_voter_cannot_read_is_not_found_and_nothing_is_kept(calls, visibility):
-    author = local_account("hidden")
-    post = post_create(author=author, text="for a few", visibility=visibility)
-    services.vote_cast(voter=local_account("follower"), post=post, verdict="remove")
-    with pytest.raises(NotFound):
-        services.vote_cast_on_status(
-            voter=local_account("outsider"), post_id=post.pk, verdict="remove"
-        )
-    assert Vote.objects.filter(case__post=post).count() <= 1
-    assert _idle_autocommit()
-
-
-@pytest.mark.parametrize("post_id", ["12345", "not-a-number", "0", str(2**63)])
-def test_a_status_that_cannot_exist_is_not_found(calls, post_id):
-    with pytest.raises(NotFound):
-        services.vote_cast_on_status(voter=local_account("seeker"), post_id=post_id, verdict="keep")
-    assert _idle_autocommit()
-
-
-def test_ones_own_status_is_refused_in_the_first_round_trip(calls):
-    post, case = _open_case()
-    calls.update(begin=0, commit=0)
-    with pytest.raises(NotAllowed):
-        services.vote_cast_on_status(voter=post.author, post_id=post.pk, verdict="keep")
-    assert calls == {"begin": 1, "commit": 0}
-    assert Vote.objects.filter(case=case).count() == 2
-    _consistent(case)
-
-
-def test_the_first_vote_on_a_status_opens_its_case_on_the_atomic_path(calls):
-    post = post_create(author=local_account("fresh"), text="new and contested")
-    vote = services.vote_cast_on_status(
-        voter=local_account("first"), post_id=post.pk, verdict="remove"
-    )
-    assert calls == {"begin": 1, "commit": 0}
-    case = Case.objects.get(post=post)
-    assert Vote.objects.get(case=case).pk == vote.pk
-    assert tally.tally_read(case) == tally.sums_from_db(case)
-    _consistent(case)
-
-
-def test_the_api_vote_takes_the_pipelined_path_and_answers_the_vote(calls):
-    post, case = _open_case()
-    calls.update(begin=0, commit=0)
-    voter = local_account("apivoter")
-    client = ApiClient(make_token(voter.user, scopes="read write"))
-    response = client.post(
-        f"/api/ourvoice/v1/statuses/{post.pk}/moderation_vote",
-        {"verdict": "keep", "reason": "other", "comment": "fine by me"},
-    )
-
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert (body["verdict"], body["reason"], body["comment"], body["counted"]) == (
-        "keep",
-        "other",
-        "fine by me",
-        True,
-    )
-    assert calls == {"begin": 1, "commit": 1}
-    assert Vote.objects.get(pk=int(body["id"])).voter_id == voter.pk
-    missing = client.post("/api/ourvoice/v1/statuses/999/moderation_vote", {"verdict": "keep"})
-    assert missing.status_code == 404 and missing.json() == {"error": "Record not found"}
-    _consistent(case)

@@ -189,7 +189,8 @@ class StatusModerationVote(NativeView):
         responses={200: schema.VoteSerializer, **schema.errors(404, 422, 429)},
     )
     def post(self, request: Request, id: str) -> Response:
-        vote = services.vote_cast_on_status(voter=self.viewer, post_id=id, **_vote_input(self))
+        post = post_get_visible_to(viewer=self.viewer, post_id=id)
+        vote = services.vote_cast(voter=self.viewer, post=post, **_vote_input(self))
         return Response(render_vote(vote))
 
     @extend_schema(
