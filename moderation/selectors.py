@@ -237,7 +237,7 @@ def _case_try_lock_with_context_sql(with_quota: bool) -> tuple[str, ModelColumns
 
 
 def case_live_try_lock_with_context(
-    *, post_id: int, query: VoteContextQuery, tx: rawsql.PipelinedTransaction | None = None
+    *, post_id: int, query: VoteContextQuery
 ) -> tuple[Case, VoteContext] | None:
     """The post's live case, locked, with the vote context, in one statement: the hot path of
     every vote on a case that exists (PostgreSQL only; inside a transaction).
@@ -247,13 +247,12 @@ def case_live_try_lock_with_context(
     comes from the statement's snapshot, so a writer that commits between that snapshot and
     the lock leaves it stale. Such a stale audit head or previous vote makes the vote's write
     break a unique index (`audit_case_seq`, `vote_one_active_per_voter`), and the vote service
-    then starts over on the locking path. With `tx`, the statement opens that transaction (its
-    BEGIN goes in the same round trip).
+    then starts over on the locking path.
     """
     sql, case_layout, vote_layout = _case_try_lock_with_context_sql(query.quota_since is not None)
     params = query.params()
     params["post"] = post_id
-    row = tx.begin_fetchone(sql, params) if tx is not None else rawsql.fetchone(sql, params)
+    row = rawsql.fetchone(sql, params)
     if row is None:
         return None
     case = case_layout.instance(row[: len(case_layout)])

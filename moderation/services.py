@@ -366,12 +366,7 @@ def _lock_case(case: Case) -> Case:
     return Case.objects.select_for_update().select_related("post", "author").get(pk=case.pk)
 
 
-def _check_quota(context: selectors.VoteContext, daily_quota: int) -> None:
-    if daily_quota and (context.votes_since or 0) >= daily_quota:
-        raise LimitReached(f"You can cast at most {daily_quota} moderation votes per day.")
-
-
-def _vote_build(
+def _record_vote(
     *,
     case: Case,
     post: Post,
@@ -386,10 +381,28 @@ def _vote_build(
     facts: Callable[[bool], rule.VoterFacts],
     now: datetime,
     actor_label: str,
-    context: selectors.VoteContext,
-    config: rule.RuleConfig,
-) -> tuple[Vote, AuditEvent]:
-    """The (unsaved) vote, with its weight frozen, and the audit event that records it."""
+    new_case: bool = False,
+    daily_quota: int = 0,
+    context: selectors.VoteContext | None = None,
+) -> Vote:
+    """Store one vote on a locked case (replacing the voter's active one) and maybe decide.
+
+    `facts(prior_interaction)` gives the voter's facts for the rule; `new_case`: the case was
+    opened by this transaction (so it holds no vote yet); `daily_quota`: refuse (LimitReached)
+    a voter who cast that many local votes in the last day (0: no quota); `context`: the vote
+    context when the caller read it with the lock (`selectors.case_live_try_lock_with_context`).
+
+    The hot path of every vote: one statement reads the voter's previous vote, the audit
+    chain's head and the voter's history with the author (`selectors.vote_context`, or the
+    statement that locked the case), one statement writes the vote, its audit event and the
+    case's `last_vote_at`, and one Redis round trip updates the running sums.
+    """
+    config = selectors.rule_config()
+    if context is None:
+        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
+        context = selectors.vote_context(case=case, query=query)
+    if daily_quota and (context.votes_since or 0) >= daily_quota:
+        raise LimitReached(f"You can cast at most {daily_quota} moderation votes per day.")
     counts, not_counted = True, ""
     if case.scope == Case.Scope.FORWARDED:
         counts, not_counted = False, "forwarded"
@@ -404,6 +417,8 @@ def _vote_build(
         config=config,
     )
     previous = context.previous
+    if previous is not None:
+        _vote_deactivate(previous.pk, now=now)
     vote = Vote(
         case=case,
         voter=voter,
@@ -451,65 +466,6 @@ def _vote_build(
             "replaces": previous.id if previous is not None else None,
         },
     )
-    return vote, event
-
-
-def _record_vote(
-    *,
-    case: Case,
-    post: Post,
-    voter: Account,
-    voter_key: str,
-    source: str,
-    verdict: str,
-    reason_code: str,
-    comment: str,
-    content_version: str,
-    uri: str,
-    facts: Callable[[bool], rule.VoterFacts],
-    now: datetime,
-    actor_label: str,
-    new_case: bool = False,
-    daily_quota: int = 0,
-    context: selectors.VoteContext | None = None,
-) -> Vote:
-    """Store one vote on a locked case (replacing the voter's active one) and maybe decide.
-
-    `facts(prior_interaction)` gives the voter's facts for the rule; `new_case`: the case was
-    opened by this transaction (so it holds no vote yet); `daily_quota`: refuse (LimitReached)
-    a voter who cast that many local votes in the last day (0: no quota); `context`: the vote
-    context when the caller read it with the lock (`selectors.case_live_try_lock_with_context`).
-
-    The hot path of every vote: one statement reads the voter's previous vote, the audit
-    chain's head and the voter's history with the author (`selectors.vote_context`, or the
-    statement that locked the case), one statement writes the vote, its audit event and the
-    case's `last_vote_at`, and one Redis round trip updates the running sums.
-    """
-    config = selectors.rule_config()
-    if context is None:
-        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
-        context = selectors.vote_context(case=case, query=query)
-    _check_quota(context, daily_quota)
-    vote, event = _vote_build(
-        case=case,
-        post=post,
-        voter=voter,
-        voter_key=voter_key,
-        source=source,
-        verdict=verdict,
-        reason_code=reason_code,
-        comment=comment,
-        content_version=content_version,
-        uri=uri,
-        facts=facts,
-        now=now,
-        actor_label=actor_label,
-        context=context,
-        config=config,
-    )
-    previous, counts = context.previous, vote.counts
-    if previous is not None:
-        _vote_deactivate(previous.pk, now=now)
     _vote_insert(vote, event, case_id=case.pk, now=now)
     if case.scope == Case.Scope.FORWARDED and source == Vote.Source.LOCAL:
         outbox_record(
@@ -532,20 +488,16 @@ def _record_vote(
         after = tally.tally_record(case, delta, new_case=new_case)
         if case.state == Case.State.OPEN and _could_pass(after, config):
             _evaluate_open(case=case, post=post, now=now, config=config)
-    _log_vote(case.pk, vote)
-    return vote
-
-
-def _log_vote(case_id: int, vote: Vote) -> None:
     logger.info(
         "moderation vote case_id=%s vote_id=%s voter=%s verdict=%s weight=%.3f counts=%s",
-        case_id,
+        case.id,
         vote.id,
-        vote.voter_key,
-        vote.verdict,
+        voter_key,
+        verdict,
         vote.weight,
-        vote.counts,
+        counts,
     )
+    return vote
 
 
 @cache
@@ -566,25 +518,16 @@ def _vote_insert_sql() -> tuple[str, ...]:
     return (vote.sql, event.sql, case)  # no data-modifying WITH elsewhere
 
 
-def _vote_insert(
-    vote: Vote,
-    event: AuditEvent,
-    *,
-    case_id: int,
-    now: datetime,
-    tx: rawsql.PipelinedTransaction | None = None,
-) -> None:
+def _vote_insert(vote: Vote, event: AuditEvent, *, case_id: int, now: datetime) -> None:
     """The vote row, its audit event and the case's `last_vote_at` (one statement on
-    PostgreSQL; with `tx`, sent with that transaction's COMMIT)."""
+    PostgreSQL)."""
     values = [
         insert_statement(Vote).values(vote),
         insert_statement(AuditEvent, with_pk=False).values(event),
         [now, case_id],
     ]
     statements = _vote_insert_sql()
-    if tx is not None:
-        tx.execute_commit(statements[0], [v for group in values for v in group])
-    elif len(statements) == 1:
+    if len(statements) == 1:
         rawsql.execute(statements[0], [v for group in values for v in group])
     else:
         for sql, params in zip(statements, values, strict=True):
@@ -624,17 +567,6 @@ def vote_cast(
     origin is an OUR Voice server, which decides the case's scope: votes forwarded to the
     origin, or a local hide plus one Flag.
     """
-    now = now or timezone.now()
-    if not voter.local:
-        raise NotAllowed("Only local accounts vote here; remote votes arrive signed.")
-    verdict = _verdict_clean(verdict)
-    reason_code = reason_code_clean(reason_code)
-    comment = (comment or "").replace("\r\n", "\n").strip()
-    if len(comment) > VOTE_COMMENT_MAX:
-        raise Invalid(
-            f"Comment is too long (maximum is {VOTE_COMMENT_MAX} characters)", field="comment"
-        )
-    _check_voter(voter, post)
     if not post.local:
         instance_is_ourvoice(post.author.domain)
     arguments = {
@@ -646,98 +578,15 @@ def vote_cast(
         "content_version": content_version,
         "now": now,
     }
-    if rawsql.pipelining_possible():
-        try:
-            vote = _vote_cast_pipelined(**arguments)
-        except IntegrityError:
-            _log_stale_read(post)
-            vote = None
-        return vote if vote is not None else _vote_cast(**arguments, optimistic=False)
     if not connection.features.has_select_for_update_skip_locked:
         return _vote_cast(**arguments, optimistic=False)
     try:
         return _vote_cast(**arguments, optimistic=True)
     except IntegrityError:
-        _log_stale_read(post)
+        # A writer committed between the one-statement read's snapshot and its lock (rare):
+        # a unique index refused the stale audit head or previous vote and nothing was kept.
+        logger.info("moderation vote: stale optimistic read, locking first post_id=%s", post.pk)
         return _vote_cast(**arguments, optimistic=False)
-
-
-def _log_stale_read(post: Post) -> None:
-    # A writer committed between the one-statement read's snapshot and its lock (rare): a
-    # unique index refused the stale audit head or previous vote and nothing was kept.
-    logger.info("moderation vote: stale optimistic read, locking first post_id=%s", post.pk)
-
-
-def _vote_cast_pipelined(
-    *,
-    voter: Account,
-    post: Post,
-    verdict: str,
-    reason_code: str,
-    comment: str,
-    content_version: str,
-    now: datetime,
-) -> Vote | None:
-    """A plain vote in three round trips: BEGIN with the statement that locks the case and
-    reads the vote context, the Redis add, the write with COMMIT (`rawsql.PipelinedTransaction`).
-
-    Plain: the case is open and not held by another transaction, the voter has no active vote
-    on it, its Redis sums exist and, with this vote, still cannot pass the rule. Anything else
-    answers None with nothing written, and the caller takes the `atomic` path. The sums are
-    added under the case's lock before the write, as `tally_record` does after it; when the
-    write then fails (IntegrityError: the optimistic read went stale), the case's sums are
-    dropped, to be rebuilt from PostgreSQL under the lock, so they never over-count either.
-    """
-    with rawsql.pipelined_transaction() as tx:
-        if tx is None:
-            return None
-        daily_quota = settings.MODERATION_VOTES_PER_DAY
-        voter_key = str(voter.pk)
-        query = _context_query(voter_key, voter.pk, post, now=now, daily_quota=daily_quota)
-        found = selectors.case_live_try_lock_with_context(post_id=post.pk, query=query, tx=tx)
-        if found is None:
-            return None
-        case, context = found
-        if (
-            case.state != Case.State.OPEN
-            or case.scope == Case.Scope.FORWARDED
-            or context.previous is not None
-        ):
-            return None
-        _check_quota(context, daily_quota)
-        config = selectors.rule_config()
-        vote, event = _vote_build(
-            case=case,
-            post=post,
-            voter=voter,
-            voter_key=voter_key,
-            source=Vote.Source.LOCAL,
-            verdict=verdict,
-            reason_code=reason_code,
-            comment=comment,
-            content_version=content_version,
-            uri="",
-            facts=lambda interacted: selectors.voter_facts(
-                voter=voter, now=now, interacted=interacted
-            ),
-            now=now,
-            actor_label=_actor_label(voter),
-            context=context,
-            config=config,
-        )
-        after = tally.tally_add_before_write(case, tally.vote_sums(vote))
-        if after is None:
-            return None
-        if _could_pass(after, config):
-            tally.tally_drop(case)
-            return None
-        try:
-            _vote_insert(vote, event, case_id=case.pk, now=now, tx=tx)
-        except IntegrityError:
-            tally.tally_drop(case)
-            raise
-    _log_vote(case.pk, vote)
-    return vote
 
 
 def _context_query(
@@ -777,6 +626,17 @@ def _vote_cast(
     holds the lock (IntegrityError when that context went stale; see
     `selectors.case_live_try_lock_with_context`).
     """
+    now = now or timezone.now()
+    if not voter.local:
+        raise NotAllowed("Only local accounts vote here; remote votes arrive signed.")
+    verdict = _verdict_clean(verdict)
+    reason_code = reason_code_clean(reason_code)
+    comment = (comment or "").replace("\r\n", "\n").strip()
+    if len(comment) > VOTE_COMMENT_MAX:
+        raise Invalid(
+            f"Comment is too long (maximum is {VOTE_COMMENT_MAX} characters)", field="comment"
+        )
+    _check_voter(voter, post)
     daily_quota = settings.MODERATION_VOTES_PER_DAY
     voter_key = str(voter.pk)
     found = None

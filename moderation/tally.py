@@ -261,24 +261,6 @@ def tally_record(case: Case, delta: Sums, *, new_case: bool = False) -> Sums:
     return _parse(values) if values is not None else tally_rebuild(case)
 
 
-def tally_add_before_write(case: Case, delta: Sums) -> Sums | None:
-    """Add a vote the caller writes next, in the transaction that holds the case's lock, and
-    return the sums after it; None (nothing added) when the key is missing or `delta` lowers
-    a sum. If that write then fails, call `tally_drop` before the lock goes: the key would
-    otherwise count a vote that PostgreSQL does not hold."""
-    if min(delta.as_dict().values()) < 0:
-        return None
-    if delta == Sums():
-        return tally_read(case)
-    values = _backend().add(tally_key(case), delta)
-    return _parse(values) if values is not None else None
-
-
-def tally_drop(case: Case) -> None:
-    """Delete the case's sums (the next vote rebuilds them from PostgreSQL under the lock)."""
-    _backend().delete(tally_key(case))
-
-
 def tally_forget_all() -> int:
     """Delete every tally key (tests, and the rebuild command's --from-scratch)."""
     return _backend().delete_all()

@@ -73,65 +73,6 @@ def execute(sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
         cursor.execute(sql, params)
 
 
-class PipelinedTransaction:
-    """A short write transaction whose BEGIN travels with its first statement and whose COMMIT
-    travels with its last (PostgreSQL pipeline mode): two network round trips fewer than
-    Django's `atomic`, which sends each on its own. Made by `pipelined_transaction`; only raw
-    statements run inside (no ORM call, no `atomic`: Django does not know this transaction).
-    """
-
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        self._pg = db.connection
-
-    def begin_fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> Any:
-        """BEGIN and `sql` in one round trip; the statement's first row (or None)."""
-        with prepared_cursor() as cursor:
-            with self._db.wrap_database_errors, self._pg.pipeline():
-                self._pg.execute(b"BEGIN", prepare=False)
-                cursor.execute(sql, params)
-            return cursor.fetchone()
-
-    def execute_commit(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
-        """`sql` and COMMIT in one round trip. If `sql` fails, nothing is committed and the
-        error is raised (Django's, e.g. IntegrityError); the transaction then rolls back when
-        the `pipelined_transaction` block ends."""
-        with prepared_cursor() as cursor, self._db.wrap_database_errors, self._pg.pipeline():
-            cursor.execute(sql, params)
-            self._pg.execute(b"COMMIT", prepare=False)
-
-
-def pipelining_possible() -> bool:
-    """Whether `pipelined_transaction` gives a transaction here: PostgreSQL, in autocommit,
-    outside any `atomic` block (inside one, a caller's statements belong to that block)."""
-    db = connections[DEFAULT_DB_ALIAS]
-    return db.vendor == "postgresql" and not db.in_atomic_block and db.get_autocommit()
-
-
-@contextmanager
-def pipelined_transaction() -> Iterator[PipelinedTransaction | None]:
-    """A `PipelinedTransaction` where `pipelining_possible`; None elsewhere (the caller then
-    takes its `atomic` path). Whatever the block leaves open (an exception, an early return)
-    is rolled back when it ends."""
-    db = connections[DEFAULT_DB_ALIAS]
-    if not pipelining_possible():
-        yield None
-        return
-    db.ensure_connection()
-    try:
-        yield PipelinedTransaction(db)
-    finally:
-        if db.connection is not None and (
-            db.connection.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
-        ):
-            try:
-                with db.wrap_database_errors:
-                    db.connection.rollback()
-            except Exception:
-                db.close()  # a connection that cannot roll back is not reused
-                raise
-
-
 def quoted_table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
