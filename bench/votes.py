@@ -67,6 +67,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -586,6 +587,47 @@ class TrivialRate:
 ROUNDS = 4
 
 
+def trivial_load(port: int, duration: float) -> Any:
+    """The trivial endpoint with 64 clients for `duration` seconds."""
+    return load("127.0.0.1", port, lambda r: (TRIVIAL_PATH, {}), concurrency=64, duration=duration)
+
+
+@dataclass
+class Rounds:
+    phase: Phase  # every round's requests
+    trivial: list[Any]  # the trivial measurements, one more than the rounds
+    ratios: list[float]  # per round: its rate over the mean trivial rate around it
+    cpu: tuple[float, ...]  # the `cpu()` readings' growth, summed over the rounds only
+    left: list[Item]  # the items no round sent
+
+
+def run_rounds(
+    port: int,
+    items: list[Item],
+    *,
+    rounds: int,
+    duration: float,
+    trivial_duration: float,
+    cpu: Callable[[], tuple[float, ...]],
+) -> Rounds:
+    """`rounds` runs of 64 clients over `items` (sent in order), each between two trivial
+    measurements, so the load that comes and goes on a shared box weighs on both sides."""
+    runs, phase, ratios, left = [trivial_load(port, trivial_duration)], Phase(), [], items
+    spent: tuple[float, ...] = ()
+    for _ in range(rounds):
+        before = cpu()
+        part = run_phase(port, left, concurrency=64, duration=duration)
+        grown = tuple(b - a for a, b in zip(before, cpu(), strict=True))
+        spent = tuple(map(sum, zip(spent, grown, strict=True))) if spent else grown
+        left = left[len(part.records) :]
+        phase.records += part.records
+        phase.seconds += part.seconds
+        runs.append(trivial_load(port, trivial_duration))
+        around = (runs[-2].rps + runs[-1].rps) / 2
+        ratios.append(part.rps / around if around else float("nan"))
+    return Rounds(phase, runs, ratios, spent, left)
+
+
 # --- profile -------------------------------------------------------------------------------------
 
 
@@ -814,35 +856,23 @@ def measure_floor(
     cmd = [sys.executable, "-m", "gunicorn", "bench.vote_floor:application", "-w", "2"]
     cmd += ["-b", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning"]
     with gunicorn(cmd, env, port, log) as web:
-
-        def trivial() -> Any:
-            return load(
-                "127.0.0.1",
-                port,
-                lambda r: (TRIVIAL_PATH, {}),
-                concurrency=64,
-                duration=duration,
-            )
-
         load("127.0.0.1", port, lambda r: (TRIVIAL_PATH, {}), concurrency=8, duration=1.0)
         warm = run_phase(port, items[:200], concurrency=16, duration=600)
-        left, phase, runs, ratios = items[200:], Phase(), [trivial()], []
-        cpu = 0.0
-        for _ in range(FLOOR_ROUNDS):
-            before = tree_cpu(web.pid)
-            part = run_phase(port, left, concurrency=64, duration=duration)
-            cpu += tree_cpu(web.pid) - before
-            left = left[len(part.records) :]
-            phase.records += part.records
-            phase.seconds += part.seconds
-            runs.append(trivial())
-            around = (runs[-2].rps + runs[-1].rps) / 2
-            ratios.append(part.rps / around if around else float("nan"))
-        at16 = run_phase(port, left, concurrency=16, duration=duration)
+        rounds = run_rounds(
+            port,
+            items[200:],
+            rounds=FLOOR_ROUNDS,
+            duration=duration,
+            trivial_duration=duration,
+            cpu=lambda: (tree_cpu(web.pid),),
+        )
+        at16 = run_phase(port, rounds.left, concurrency=16, duration=duration)
+    phase = rounds.phase
     bad = {**warm.statuses(), **phase.statuses(), **at16.statuses()}
     if set(bad) != {200}:
         raise RuntimeError(f"the vote floor answered {bad}: see {log}")
-    return Floor(phase, runs, ratios, cpu / max(1, len(phase.records)) * 1000, at16)
+    cpu_ms = rounds.cpu[0] / max(1, len(phase.records)) * 1000
+    return Floor(phase, rounds.trivial, rounds.ratios, cpu_ms, at16)
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -970,15 +1000,6 @@ def main() -> int:
             with connection.cursor() as cur:
                 cur.execute("ANALYZE")
 
-            def trivial_phase() -> Any:
-                return load(
-                    "127.0.0.1",
-                    port,
-                    lambda r: (TRIVIAL_PATH, {}),
-                    concurrency=64,
-                    duration=args.trivial_duration / (ROUNDS + 1),
-                )
-
             def cpu_now() -> tuple[float, ...]:
                 return (
                     tree_cpu(web.pid),
@@ -988,19 +1009,15 @@ def main() -> int:
                 )
 
             load_before = os.getloadavg()[0]
-            trivial = TrivialRate([trivial_phase()])
-            p64, round_ratios, left = Phase(), [], at64
-            cpu0, cpu1 = (0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0)
-            for _ in range(ROUNDS):
-                before = cpu_now()
-                part = run_phase(port, left, concurrency=64, duration=args.duration64 / ROUNDS)
-                cpu1 = tuple(t + b - a for t, a, b in zip(cpu1, before, cpu_now(), strict=True))
-                left = left[len(part.records) :]  # the items are sent in order
-                p64.records += part.records
-                p64.seconds += part.seconds
-                trivial.runs.append(trivial_phase())
-                around = (trivial.runs[-2].rps + trivial.runs[-1].rps) / 2
-                round_ratios.append(part.rps / around if around else float("nan"))
+            rounds = run_rounds(
+                port,
+                at64,
+                rounds=ROUNDS,
+                duration=args.duration64 / ROUNDS,
+                trivial_duration=args.trivial_duration / (ROUNDS + 1),
+                cpu=cpu_now,
+            )
+            p64, round_ratios, trivial = rounds.phase, rounds.ratios, TrivialRate(rounds.trivial)
             cpu16 = (tree_cpu(web.pid), comm_cpu("postgres"))
             p16 = run_phase(port, at16, concurrency=16, duration=args.duration16)
             cpu16 = (tree_cpu(web.pid) - cpu16[0], comm_cpu("postgres") - cpu16[1])
@@ -1115,10 +1132,9 @@ def main() -> int:
             .count()
         )
         other_decisions = Decision.objects.exclude(case=hot_case).count()
-        web_cpu_ms = (cpu1[0] - cpu0[0]) / max(1, len(p64.records)) * 1000
-        redis_cpu_ms = (cpu1[2] - cpu0[2]) / max(1, len(p64.records)) * 1000
-        pg_cpu_ms = (cpu1[1] - cpu0[1]) / max(1, len(p64.records)) * 1000
-        loadgen_cpu_ms = (cpu1[3] - cpu0[3]) / max(1, len(p64.records)) * 1000
+        web_cpu_ms, pg_cpu_ms, redis_cpu_ms, loadgen_cpu_ms = (
+            spent / max(1, len(p64.records)) * 1000 for spent in rounds.cpu
+        )
 
         profile = ""
         if args.profile:
